@@ -1,0 +1,76 @@
+"""The aiohttp application factory: composes channels, health checks and error handling.
+
+Shared objects live under typed ``web.AppKey``s; the runtime is opened and closed in a
+``cleanup_ctx`` generator, so tests and ``qibot serve`` build the app the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from bot.channels import webchat
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.storage import db
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+RUNTIME = web.AppKey("runtime", Runtime)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bad input gets a 4xx with a clear JSON message; an unexpected error is logged and gets a
+    generic 500 that reveals nothing internal."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except UnicodeDecodeError:
+        return web.json_response({"error": "request body is not valid UTF-8"}, status=400)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    try:
+        await db.ping(runtime.engine)
+    except Exception as exc:  # the database is down or unreachable
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ready", "database": "ok", "knowledge_entries": len(runtime.knowledge.kb)})
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
+    """Build the application. With ``runtime`` given (tests), the caller owns its lifetime;
+    otherwise the app starts and closes its own."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+
+    async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+        if runtime is not None:
+            app[RUNTIME] = runtime
+            yield
+            return
+        own = await Runtime.start(settings)
+        app[RUNTIME] = own
+        yield
+        await own.close()
+
+    app.cleanup_ctx.append(runtime_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    webchat.setup(app, RUNTIME, settings)
+    return app

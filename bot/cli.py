@@ -1,0 +1,287 @@
+"""The ``qibot`` command line: serve, chat, database, NLU, knowledge base.
+
+Offline tools (``nlu``, ``ask``, ``kb check``) load only what they need, so they start in
+well under the 3-second budget. JSON-lines tools report a bad input line on stderr, go on with
+the rest, and exit 1 at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot import __version__
+from bot.config import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    return load_settings(config_file=getattr(args, "config", None), overrides=overrides)
+
+
+def _texts_from(args_text: list[str], stdin: TextIO) -> Iterator[tuple[int, str | None, str | None]]:
+    """Yield (line number, text, error) from the positional text or JSON Lines on stdin."""
+    if args_text:
+        yield 0, " ".join(args_text), None
+        return
+    for number, line in enumerate(stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            payload = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, None, f"not valid JSON ({exc.msg})"
+            continue
+        if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
+            yield number, None, 'expected an object with a string "text"'
+            continue
+        yield number, payload["text"], None
+
+
+def _run_jsonl(items: Iterable[tuple[int, str | None, str | None]], answer: Callable[[str], dict[str, Any]]) -> int:
+    failures = 0
+    for number, text, error in items:
+        if error is not None or text is None:
+            failures += 1
+            print(f"qibot: line {number}: {error}", file=sys.stderr)
+            continue
+        print(json.dumps(answer(text), ensure_ascii=False), flush=True)
+    return 1 if failures else 0
+
+
+# --- commands -------------------------------------------------------------------------------
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import RUNTIME, create_app
+    from bot.privacy import configure_logging
+
+    settings = _settings(args, host=args.host, port=args.port)
+    configure_logging(settings.log_level)
+    for unknown in settings.unknown:
+        print(f"qibot: warning: unknown setting {unknown} ignored", file=sys.stderr)
+    app = create_app(settings)
+    pid_file = settings.data_dir / "qibot.pid"
+
+    async def on_startup(app: web.Application) -> None:
+        pid_file.write_text(str(os.getpid()))
+        loop = asyncio.get_running_loop()
+
+        def reload_kb() -> None:
+            try:
+                app[RUNTIME].knowledge.reload()
+            except Exception as exc:  # keep serving the old index
+                print(f"qibot: knowledge base reload refused, old index kept: {exc}", file=sys.stderr)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_kb)
+        print(f"qibot {__version__} serving on http://{settings.host}:{settings.port}/", flush=True)
+
+    async def on_cleanup(app: web.Application) -> None:
+        pid_file.unlink(missing_ok=True)
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.messages import InboundMessage
+    from bot.runtime import Runtime
+
+    settings = _settings(args)
+
+    async def chat() -> None:
+        runtime = await Runtime.start(settings)
+        user = args.user or getpass.getuser()
+        interactive = sys.stdin.isatty()
+        if interactive:
+            print("qibot 终端对话（输入 /quit 退出）")
+        try:
+            while True:
+                if interactive:
+                    print("你> ", end="", flush=True)
+                line = await asyncio.to_thread(sys.stdin.readline)
+                if not line or line.strip() in ("/quit", "/exit"):
+                    break
+                result = await runtime.dialogue.handle(InboundMessage(channel="cli", user_id=user, text=line.rstrip("\n")))
+                for reply in result.replies:
+                    print(f"qibot> {reply.text}", flush=True)
+                    if reply.choices:
+                        print(f"       [{' | '.join(reply.choices)}]", flush=True)
+        finally:
+            await runtime.close()
+
+    asyncio.run(chat())
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from bot.storage import db
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.db_command == "upgrade":
+        db.upgrade_sync(settings.effective_database_url, args.revision)
+        print(f"database at revision {args.revision}")
+    return 0
+
+
+def cmd_nlu(args: argparse.Namespace) -> int:
+    from intents.classifier import Nlu
+
+    settings = _settings(args)
+    if args.text and args.text[0] == "eval":
+        from intents.dataset import HELDOUT_FILE, load_heldout
+        from intents.evaluate import evaluate, format_report
+
+        path = Path(args.text[1]) if len(args.text) > 1 else HELDOUT_FILE
+        try:
+            examples = load_heldout(path)
+        except (OSError, ValueError) as exc:
+            print(f"qibot: cannot read {path}: {exc}", file=sys.stderr)
+            return 2
+        print(format_report(evaluate(Nlu.load(settings.cache_dir), examples)))
+        return 0
+    nlu = Nlu.load(settings.cache_dir)
+    return _run_jsonl(_texts_from(args.text, sys.stdin), lambda text: nlu.parse(text).to_json())
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from handlers.knowledge import compose_answer
+    from handlers.texts import Texts
+    from intents.classifier import Nlu
+    from intents.normalize import to_script
+    from knowledge.retriever import KnowledgeBase
+
+    settings = _settings(args)
+    nlu = Nlu.load(settings.cache_dir)
+    kb = KnowledgeBase.load(settings.kb_dir)
+    texts = Texts.load()
+
+    def answer(text: str) -> dict[str, Any]:
+        understood = nlu.parse(text)
+        composed = compose_answer(kb.search(text), understood, texts)
+        return {
+            "text": text,
+            "answer": to_script(composed.text, understood.normalized.script),
+            "entry_id": composed.entry_id,
+            "score": round(composed.score, 4),
+            "outcome": composed.outcome,
+            "suggestions": list(composed.suggestions),
+        }
+
+    return _run_jsonl(_texts_from(args.text, sys.stdin), answer)
+
+
+def cmd_kb(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.kb_command == "check":
+        from knowledge.lint import check
+
+        directory = Path(args.directory) if args.directory else settings.kb_dir
+        problems = check(directory)
+        for problem in problems:
+            print(problem.format())
+        errors = sum(p.severity == "error" for p in problems)
+        warnings = len(problems) - errors
+        print(f"{errors} error(s), {warnings} warning(s)")
+        return 1 if errors else 0
+    if args.kb_command == "reload":
+        from knowledge.retriever import KnowledgeBase, KnowledgeBaseError
+
+        try:
+            kb = KnowledgeBase.load(settings.kb_dir)
+        except KnowledgeBaseError as exc:
+            print(f"qibot: knowledge base not reloaded, content is broken:\n{exc}", file=sys.stderr)
+            return 1
+        pid_file = settings.data_dir / "qibot.pid"
+        if not pid_file.exists():
+            print(f"content valid ({len(kb)} entries); no running server found, it loads on next start")
+            return 0
+        os.kill(int(pid_file.read_text()), signal.SIGHUP)
+        print(f"content valid ({len(kb)} entries); running server asked to reload")
+        return 0
+    if args.kb_command == "gaps":
+        from bot.services.knowledge import gaps
+        from bot.storage import db
+
+        async def show() -> None:
+            engine = db.create_engine(settings.effective_database_url)
+            try:
+                async with db.transaction(db.session_factory(engine)) as session:
+                    rows = await gaps(session, args.limit)
+            finally:
+                await engine.dispose()
+            if not rows:
+                print("no unanswered questions recorded")
+            for gap in rows:
+                print(f"{gap.count:6d}  {gap.last_seen:%Y-%m-%d}  {gap.text}")
+
+        asyncio.run(show())
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qibot", description="qibot: 质量基础设施协同服务 chatbot")
+    parser.add_argument("--version", action="version", version=f"qibot {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: $QIBOT_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web service (web chat on /)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    chat = sub.add_parser("chat", help="chat with the bot in the terminal")
+    chat.add_argument("--user", help="user id for this terminal conversation (default: login name)")
+    chat.set_defaults(func=cmd_chat)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply migrations")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    db.set_defaults(func=cmd_db)
+
+    nlu = sub.add_parser("nlu", help="classify text (JSON Lines on stdin, or one text); 'nlu eval [FILE]'")
+    nlu.add_argument("text", nargs="*")
+    nlu.set_defaults(func=cmd_nlu)
+
+    ask = sub.add_parser("ask", help="answer from the knowledge base (JSON Lines on stdin, or one text)")
+    ask.add_argument("text", nargs="*")
+    ask.set_defaults(func=cmd_ask)
+
+    kb = sub.add_parser("kb", help="knowledge base content")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    check = kb_sub.add_parser("check", help="lint the content files")
+    check.add_argument("directory", nargs="?")
+    kb_sub.add_parser("reload", help="validate the content and make a running server reload it")
+    gaps = kb_sub.add_parser("gaps", help="unanswered questions by frequency")
+    gaps.add_argument("--limit", type=int, default=50)
+    kb.set_defaults(func=cmd_kb)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"qibot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""The dialogue engine: the one path every message takes, whatever the channel.
+
+    channel adapter → InboundMessage → engine.handle():
+        identity (channel user → enterprise) → message log (de-duplicated by message id)
+        → NLU (act + domain) → conversation state → first matching handler → replies
+        → state, replies and log committed in one transaction → replies in the user's script
+
+A failing handler never loses the message: its database changes roll back to a savepoint, the
+inbound message and an apology are still committed, and the error is logged.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.dialogue.locks import KeyedLocks
+from bot.messages import InboundMessage, Reply, TurnResult
+from bot.services import conversations, identities, message_log
+from bot.services.knowledge import KnowledgeService
+from bot.storage.db import transaction
+from bot.storage.types import utcnow
+from handlers.base import Outcome, TurnContext
+from handlers.registry import HandlerRegistry
+from handlers.texts import Texts
+from intents.classifier import NluResult
+from intents.normalize import to_script
+
+log = logging.getLogger(__name__)
+
+
+class NluPort(Protocol):
+    def parse(self, text: str) -> NluResult: ...
+
+
+class DialogueEngine:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        nlu: NluPort,
+        knowledge: KnowledgeService,
+        registry: HandlerRegistry,
+        texts: Texts,
+        *,
+        max_message_chars: int = 2000,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.nlu = nlu
+        self.knowledge = knowledge
+        self.registry = registry
+        self.texts = texts
+        self.max_message_chars = max_message_chars
+        self.clock = clock
+        self._locks = KeyedLocks()
+
+    async def handle(self, message: InboundMessage) -> TurnResult:
+        async with self._locks.hold((message.channel, message.user_id)):
+            return await self._handle_locked(message)
+
+    async def _handle_locked(self, message: InboundMessage) -> TurnResult:
+        now = self.clock()
+        async with transaction(self.sessions) as session:
+            identity = await identities.touch(session, message.channel, message.user_id, now)
+            inbound_id = await message_log.record_inbound(session, identity.id, message)
+            if inbound_id is None:
+                first = await message_log.existing_inbound_id(session, identity.id, message.message_id or "")
+                replies = await message_log.replies_to(session, first) if first is not None else ()
+                log.info("duplicate message %s on %s: replaying %d replies", message.message_id, message.channel,
+                         len(replies))
+                return TurnResult(replies, duplicate=True)
+
+            nlu = self.nlu.parse(message.text[: self.max_message_chars])
+            if nlu.normalized.script in ("hans", "hant"):
+                identity.script = nlu.normalized.script
+            identity.language = message.language or nlu.normalized.language
+            await message_log.annotate(session, inbound_id, nlu.act, nlu.domain, nlu.confidence)
+            state = await conversations.load(session, identity.id)
+            ctx = TurnContext(
+                message=message,
+                nlu=nlu,
+                state=state,
+                identity=identity,
+                session=session,
+                knowledge=self.knowledge,
+                texts=self.texts,
+                now=now,
+            )
+            outcome = await self._dispatch(ctx, session)
+            replies = tuple(self._localise(reply, identity.script) for reply in outcome.replies)
+            await conversations.save(session, identity.id, state)
+            await message_log.record_outbound(session, identity.id, replies, inbound_id, now)
+        return TurnResult(replies)
+
+    async def _dispatch(self, ctx: TurnContext, session: AsyncSession) -> Outcome:
+        text = ctx.message.text
+        if ctx.message.kind == "text" and not text.strip():
+            return Outcome((ctx.say("empty_message"),))
+        if len(text) > self.max_message_chars:
+            return Outcome((ctx.say("too_long", length=len(text), limit=self.max_message_chars),))
+        handler, match = self.registry.select(ctx)
+        snapshot = (ctx.state.flow, copy.deepcopy(ctx.state.data))
+        try:
+            async with session.begin_nested():
+                return await handler.handle(ctx, match)
+        except Exception:
+            log.exception("handler %s failed (reason %s)", handler.name, match.reason)
+            ctx.state.flow, ctx.state.data = snapshot
+            return Outcome((ctx.say("internal_error"),))
+
+    @staticmethod
+    def _localise(reply: Reply, script: str) -> Reply:
+        if script != "hant":
+            return reply
+        return Reply(to_script(reply.text, "hant"), tuple(to_script(c, "hant") for c in reply.choices))

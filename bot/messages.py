@@ -1,0 +1,37 @@
+"""The channel-neutral message types every layer speaks.
+
+A channel adapter turns a platform payload into one :class:`InboundMessage`; the dialogue
+engine answers with :class:`Reply` values that the adapter renders in its own format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.storage.types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    channel: str  # webchat | cli | wechat | telegram | wecom
+    user_id: str  # the channel's own id for the user (openid, chat id, session id)
+    text: str
+    message_id: str | None = None  # the channel's id of this message; retries repeat it
+    timestamp: datetime = field(default_factory=utcnow)
+    kind: str = "text"  # text | event | image | voice | file | location
+    event: str | None = None  # subscribe, unsubscribe, click:<key> ...
+    language: str | None = None  # a channel hint; the NLU decides when None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    # Short answers the user can tap instead of typing (web chat buttons, WeChat menu hints).
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    replies: tuple[Reply, ...]
+    duplicate: bool = False  # the message id was seen before; replies are the first answer's

@@ -1,0 +1,51 @@
+"""Persisted conversation state: the flow a user is in and what it has collected so far."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import ConversationState
+from bot.storage.types import utcnow
+
+
+@dataclass
+class DialogueState:
+    """What handlers read and change; saved after every turn in the turn's transaction."""
+
+    flow: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def enter(self, flow: str, **data: Any) -> None:
+        self.flow = flow
+        self.data = dict(data)
+
+    def clear(self) -> None:
+        self.flow = None
+        self.data = {}
+
+
+async def load(session: AsyncSession, identity_id: int) -> DialogueState:
+    """Load (and, on PostgreSQL, row-lock) the user's state so concurrent workers serialise
+    on one user's turns instead of overwriting each other."""
+    stmt = select(ConversationState).where(ConversationState.identity_id == identity_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        return DialogueState()
+    return DialogueState(flow=row.flow, data=dict(row.data or {}))
+
+
+async def save(session: AsyncSession, identity_id: int, state: DialogueState) -> None:
+    row = await session.get(ConversationState, identity_id)
+    if row is None:
+        session.add(ConversationState(identity_id=identity_id, flow=state.flow, data=state.data, version=1))
+        return
+    row.flow = state.flow
+    row.data = dict(state.data)
+    row.version += 1
+    row.updated_at = utcnow()

@@ -1,0 +1,79 @@
+"""The knowledge base as a service: the current index, validated reloads, and the gap log."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.dialect import upsert_increment
+from bot.storage.models import KbGap
+from intents.normalize import normalize
+from knowledge.retriever import KnowledgeBase, KnowledgeBaseError, SearchResult
+
+log = logging.getLogger(__name__)
+
+GAP_TEXT_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    text: str
+    count: int
+    last_seen: datetime
+
+
+class KnowledgeService:
+    """Holds the index in use. A reload builds the new index completely and swaps it in only
+    when it loaded cleanly, so a broken content file never replaces a working knowledge base."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self._directory = directory
+        self._lock = threading.Lock()
+        self._kb = KnowledgeBase.load(directory)
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self._kb
+
+    def reload(self) -> int:
+        """Rebuild from the content files; raises KnowledgeBaseError and keeps the old index
+        when the new content is broken. Returns the number of entries now served."""
+        with self._lock:
+            fresh = KnowledgeBase.load(self._directory)
+            self._kb = fresh
+            log.info("knowledge base reloaded: %d entries", len(fresh))
+            return len(fresh)
+
+    def search(self, text: str, limit: int = 3) -> SearchResult:
+        return self._kb.search(text, limit=limit)
+
+
+async def log_gap(session: AsyncSession, text: str, now: datetime) -> None:
+    """Count an unanswered question under its normalised form, for the curators' gap list."""
+    key = normalize(text).text[:GAP_TEXT_LIMIT]
+    if not key:
+        return
+    await upsert_increment(
+        session,
+        KbGap.__table__,
+        {"normalized": key, "sample": text[:2000], "count": 1, "first_seen": now, "last_seen": now},
+        ("normalized",),
+        "count",
+        {"last_seen": now},
+    )
+
+
+async def gaps(session: AsyncSession, limit: int = 50) -> list[Gap]:
+    rows = await session.execute(
+        select(KbGap).order_by(KbGap.count.desc(), KbGap.last_seen.desc()).limit(limit)
+    )
+    return [Gap(row.sample, row.count, row.last_seen) for row in rows.scalars()]
+
+
+__all__ = ["Gap", "KnowledgeBaseError", "KnowledgeService", "gaps", "log_gap"]

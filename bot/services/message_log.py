@@ -1,0 +1,102 @@
+"""The message log: every inbound and outbound message, de-duplicated by the channel's id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import InboundMessage, Reply
+from bot.storage.dialect import insert_ignore
+from bot.storage.models import MessageLog
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedMessage:
+    direction: str
+    text: str
+    created_at: datetime
+    author: str | None
+
+
+async def record_inbound(session: AsyncSession, identity_id: int, message: InboundMessage) -> int | None:
+    """Store an inbound message; None when this channel message id was already stored
+    (a retried delivery), so the caller answers with the first reply instead of a second one."""
+    return await insert_ignore(
+        session,
+        MessageLog.__table__,
+        {
+            "identity_id": identity_id,
+            "direction": "in",
+            "channel_message_id": message.message_id,
+            "kind": message.kind,
+            "text": message.text,
+            "created_at": message.timestamp,
+            "author": "user",
+        },
+        ("identity_id", "direction", "channel_message_id"),
+    )
+
+
+async def existing_inbound_id(session: AsyncSession, identity_id: int, message_id: str) -> int | None:
+    return (
+        await session.execute(
+            select(MessageLog.id).where(
+                MessageLog.identity_id == identity_id,
+                MessageLog.direction == "in",
+                MessageLog.channel_message_id == message_id,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def annotate(
+    session: AsyncSession, message_id: int, act: str | None, domain: str | None, confidence: float | None
+) -> None:
+    row = await session.get(MessageLog, message_id)
+    if row is not None:
+        row.act, row.domain, row.confidence = act, domain, confidence
+
+
+async def record_outbound(
+    session: AsyncSession,
+    identity_id: int,
+    replies: Sequence[Reply],
+    reply_to_id: int | None,
+    now: datetime,
+    author: str = "bot",
+) -> None:
+    for reply in replies:
+        session.add(
+            MessageLog(
+                identity_id=identity_id,
+                direction="out",
+                text=reply.text,
+                reply_to_id=reply_to_id,
+                created_at=now,
+                author=author,
+            )
+        )
+
+
+async def replies_to(session: AsyncSession, inbound_id: int) -> tuple[Reply, ...]:
+    rows = await session.execute(
+        select(MessageLog.text).where(MessageLog.reply_to_id == inbound_id).order_by(MessageLog.id)
+    )
+    return tuple(Reply(text=text) for text in rows.scalars())
+
+
+async def transcript(session: AsyncSession, identity_id: int, limit: int = 200) -> list[LoggedMessage]:
+    """The most recent messages of one identity, oldest first."""
+    rows = (
+        await session.execute(
+            select(MessageLog)
+            .where(MessageLog.identity_id == identity_id)
+            .order_by(MessageLog.id.desc())
+            .limit(limit)
+        )
+    ).scalars()
+    return [LoggedMessage(r.direction, r.text, r.created_at, r.author) for r in reversed(list(rows))]

@@ -1,0 +1,43 @@
+"""The few statements whose SQL differs between SQLite and PostgreSQL, behind one function each."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def _insert(session: AsyncSession, table: Table) -> Any:
+    name = session.get_bind().dialect.name
+    module = postgresql if name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+async def insert_ignore(
+    session: AsyncSession, table: Table, values: Mapping[str, Any], conflict: Sequence[str]
+) -> int | None:
+    """Insert a row unless one with the same key exists; return the new id, or None on conflict.
+
+    Claiming a key this way is atomic in the database, so two concurrent deliveries of the same
+    message cannot both win, and no failed INSERT poisons a PostgreSQL transaction.
+    """
+    stmt = _insert(session, table).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
+    result = await session.execute(stmt.returning(table.c.id))
+    return result.scalar_one_or_none()
+
+
+async def upsert_increment(
+    session: AsyncSession,
+    table: Table,
+    values: Mapping[str, Any],
+    conflict: Sequence[str],
+    increment: str,
+    update: Mapping[str, Any],
+) -> None:
+    """Insert a row, or add one to ``increment`` and set ``update`` on the existing row."""
+    stmt = _insert(session, table).values(**values)
+    set_ = {increment: table.c[increment] + 1, **update}
+    await session.execute(stmt.on_conflict_do_update(index_elements=list(conflict), set_=set_))

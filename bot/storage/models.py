@@ -1,0 +1,293 @@
+"""The relational model. One table per thing the standard names (enterprise, commissioner,
+case and its timeline, rating, institution, expert, complaint) plus the plumbing a reliable bot
+needs (channel identities, persisted conversation state, a de-duplicating message log, an outbox).
+
+Portable by construction: only types that SQLite and PostgreSQL both support, JSON for small
+lists, UTC timestamps through :class:`UTCDateTime`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.storage.types import UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Site(TimestampMixin, Base):
+    """A service center, sub-center or station (服务中心 / 分中心 / 驿站)."""
+
+    __tablename__ = "site"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # center | sub_center | station
+    district: Mapped[str | None] = mapped_column(String(40))
+
+
+class Commissioner(TimestampMixin, Base):
+    """A service commissioner (服务专员): owns cases end to end."""
+
+    __tablename__ = "commissioner"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handle: Mapped[str] = mapped_column(String(40), unique=True)  # login / CLI name
+    name: Mapped[str] = mapped_column(String(80))
+    mobile: Mapped[str | None] = mapped_column(String(32))
+    domains: Mapped[list[Any]] = mapped_column(default=list)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id", ondelete="SET NULL"))
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_supervisor: Mapped[bool] = mapped_column(Boolean, default=False)  # of their site
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    wecom_user_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    last_assigned_at: Mapped[datetime | None] = mapped_column()
+    satisfaction_sum: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    site: Mapped[Site | None] = relationship(foreign_keys=[site_id])
+
+
+class Enterprise(TimestampMixin, Base):
+    """A service object (服务对象): the enterprise behind one or more chat identities."""
+
+    __tablename__ = "enterprise"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    credit_code_valid: Mapped[bool | None] = mapped_column(Boolean)
+    contact_name: Mapped[str | None] = mapped_column(String(80))
+    mobile: Mapped[str | None] = mapped_column(String(32))
+    district: Mapped[str | None] = mapped_column(String(40))
+    industry: Mapped[str | None] = mapped_column(String(80))
+    chain: Mapped[str | None] = mapped_column(String(80))  # industry chain tag (质量链)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChannelIdentity(TimestampMixin, Base):
+    """One user on one channel (WeChat openid, Telegram chat, web session, terminal user)."""
+
+    __tablename__ = "channel_identity"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(128))
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id", ondelete="SET NULL"))
+    script: Mapped[str] = mapped_column(String(8), default="hans")  # last script the user wrote in
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    last_inbound_at: Mapped[datetime | None] = mapped_column()
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    enterprise: Mapped[Enterprise | None] = relationship()
+
+
+class ConversationState(Base):
+    """Where a multi-turn dialogue stands, persisted so it survives restarts and is shared by
+    every worker (process memory would break both)."""
+
+    __tablename__ = "conversation_state"
+    identity_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_identity.id", ondelete="CASCADE"), primary_key=True
+    )
+    flow: Mapped[str | None] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageLog(TimestampMixin, Base):
+    """Every message in and out. The unique key on the channel's own message id is what makes
+    a retried delivery a no-op instead of a second answer."""
+
+    __tablename__ = "message_log"
+    __table_args__ = (
+        UniqueConstraint("identity_id", "direction", "channel_message_id"),
+        Index("ix_message_log_identity_created", "identity_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identity.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    channel_message_id: Mapped[str | None] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(20), default="text")  # text | event | image | ...
+    text: Mapped[str] = mapped_column(Text, default="")
+    act: Mapped[str | None] = mapped_column(String(20))
+    domain: Mapped[str | None] = mapped_column(String(20))
+    confidence: Mapped[float | None] = mapped_column()
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("message_log.id", ondelete="SET NULL"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("service_case.id", ondelete="SET NULL"))
+    author: Mapped[str | None] = mapped_column(String(60))  # bot | commissioner:<handle> | system
+
+
+class CaseCounter(Base):
+    """Last case (or complaint) number issued per series and year; incremented under a row lock
+    so numbers stay unique and gap-free under concurrency."""
+
+    __tablename__ = "case_counter"
+    series: Mapped[str] = mapped_column(String(8), primary_key=True)  # QI | TS
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ServiceCase(TimestampMixin, Base):
+    """A case (一项一档): one enterprise demand from intake to archive."""
+
+    __tablename__ = "service_case"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="RESTRICT"))
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identity.id", ondelete="SET NULL"))
+    domain: Mapped[str] = mapped_column(String(20), index=True)
+    service_type: Mapped[str | None] = mapped_column(String(60))
+    description: Mapped[str] = mapped_column(Text, default="")
+    mode: Mapped[str | None] = mapped_column(String(10))  # online | onsite
+    district: Mapped[str | None] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("commissioner.id", ondelete="SET NULL"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("commissioner.id", ondelete="SET NULL"))
+    suggestions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # matched institutions/experts
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    escalated_at: Mapped[datetime | None] = mapped_column()
+
+    enterprise: Mapped[Enterprise] = relationship()
+    owner: Mapped[Commissioner | None] = relationship(foreign_keys=[owner_id])
+    assignee: Mapped[Commissioner | None] = relationship(foreign_keys=[assignee_id])
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class CaseEvent(TimestampMixin, Base):
+    """One line of a case's timeline."""
+
+    __tablename__ = "case_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("service_case.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(60))
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    case: Mapped[ServiceCase] = relationship(back_populates="events")
+
+
+class Rating(TimestampMixin, Base):
+    """A satisfaction rating of one resolution of a case (a reopened case is rated again)."""
+
+    __tablename__ = "rating"
+    __table_args__ = (UniqueConstraint("case_id", "round"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("service_case.id", ondelete="CASCADE"))
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    commissioner_id: Mapped[int | None] = mapped_column(ForeignKey("commissioner.id", ondelete="SET NULL"))
+
+
+class Institution(TimestampMixin, Base):
+    """A technical institution (协同服务技术机构) in the resource library."""
+
+    __tablename__ = "institution"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    domains: Mapped[list[Any]] = mapped_column(default=list)
+    capabilities: Mapped[list[Any]] = mapped_column(default=list)
+    qualifications: Mapped[list[Any]] = mapped_column(default=list)
+    district: Mapped[str | None] = mapped_column(String(40))
+    contact: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | suspended | retired
+    satisfaction_sum: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Expert(TimestampMixin, Base):
+    """A technical expert (服务技术专家) in the expert library."""
+
+    __tablename__ = "expert"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str | None] = mapped_column(String(80))
+    domains: Mapped[list[Any]] = mapped_column(default=list)
+    capabilities: Mapped[list[Any]] = mapped_column(default=list)
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id", ondelete="SET NULL"))
+    contact: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    satisfaction_sum: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Complaint(TimestampMixin, Base):
+    """A complaint about the service (服务投诉), numbered and tracked to a reply."""
+
+    __tablename__ = "complaint"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id", ondelete="SET NULL"))
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identity.id", ondelete="SET NULL"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("service_case.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | replied | closed
+    reply: Mapped[str | None] = mapped_column(Text)
+    replied_at: Mapped[datetime | None] = mapped_column()
+
+
+class Outbox(TimestampMixin, Base):
+    """A notification to deliver, written in the same transaction as the change it announces,
+    so a crash or a notifier that is down delays it but never loses it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))  # webchat | wechat | telegram | wecom | log ...
+    recipient: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(30))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    dedup_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+
+
+class KbGap(Base):
+    """A question the knowledge base could not answer, counted by normalised text for curators."""
+
+    __tablename__ = "kb_gap"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    normalized: Mapped[str] = mapped_column(String(500), unique=True)
+    sample: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,61 @@
+"""What a handler is: a pure ``matches`` that says whether a turn concerns it, and an async
+``handle`` that does the work and returns the replies. Conversation state lives in
+``ctx.state`` and is saved by the engine in the same transaction as the messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import InboundMessage, Reply
+from bot.services.conversations import DialogueState
+from bot.storage.models import ChannelIdentity
+
+if TYPE_CHECKING:
+    from bot.services.knowledge import KnowledgeService
+    from handlers.texts import Texts
+    from intents.classifier import NluResult
+
+
+@dataclass
+class TurnContext:
+    message: InboundMessage
+    nlu: NluResult
+    state: DialogueState
+    identity: ChannelIdentity
+    session: AsyncSession
+    knowledge: KnowledgeService
+    texts: Texts
+    now: datetime
+
+    @property
+    def language(self) -> str:
+        return self.nlu.normalized.language
+
+    def say(self, key: str, *, choices: tuple[str, ...] = (), **values: Any) -> Reply:
+        """A reply from the texts file, in the user's language."""
+        return Reply(self.texts.render(key, self.language, **values), choices=choices)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Why a handler took the turn; handlers pass themselves details through ``data``."""
+
+    reason: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    replies: tuple[Reply, ...]
+
+
+class Handler(Protocol):
+    name: str
+
+    def matches(self, ctx: TurnContext) -> Match | None: ...
+
+    async def handle(self, ctx: TurnContext, match: Match) -> Outcome: ...

@@ -1,0 +1,124 @@
+"""Answering questions from the knowledge base (服务大厅 / 质量讲堂).
+
+Three outcomes, as the retriever reports them: a confident answer with its basis; "您是不是想问"
+with up to three numbered choices; or an honest "I don't know" that logs the gap for curators
+(out-of-scope demands get the referral text instead). :func:`compose_answer` is the pure part,
+shared with ``qibot ask`` so the command answers exactly as the bot would.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.messages import Reply
+from bot.services.knowledge import log_gap
+from handlers.base import Match, Outcome, TurnContext
+from handlers.texts import Texts
+from intents.classifier import NluResult
+from intents.labels import DOMAIN_NAMES_ZH, OUT_OF_SCOPE
+from knowledge.entries import Entry
+from knowledge.retriever import SearchResult
+
+SUGGEST_FLOW = "kb_suggest"
+CLARIFY_FLOW = "kb_clarify"
+LAST_ENTRY = "kb_last_entry"
+_DETAIL_WORDS = frozenset({"详情", "详细", "更多", "详细说明", "detail", "details", "more"})
+_CHOICE = re.compile(r"^\s*(?:第\s*)?([1-9])\s*(?:个|条|项)?\s*[.。!！]?\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedAnswer:
+    outcome: str  # answer | suggest | clarify | out_of_scope | none
+    text: str
+    entry_id: str | None = None
+    score: float = 0.0
+    suggestions: tuple[str, ...] = ()  # entry ids offered as numbered choices
+    clarify: tuple[str, ...] = ()  # two domains to ask between
+    choices: tuple[str, ...] = ()
+
+
+def render_entry(entry: Entry, texts: Texts) -> str:
+    return texts.render("kb_answer", answer=entry.answer.strip(), basis=entry.basis, has_detail=bool(entry.detail))
+
+
+def compose_answer(result: SearchResult, nlu: NluResult, texts: Texts) -> ComposedAnswer:
+    """Decide what the bot says to a question, in Simplified Chinese (or English texts)."""
+    language = nlu.normalized.language
+    best = result.best
+    score = best.score if best is not None else 0.0
+    if result.outcome == "answer" and best is not None:
+        return ComposedAnswer("answer", render_entry(best.entry, texts), best.entry.id, score)
+    if result.outcome == "suggest" and result.hits:
+        hits = result.hits[:3]
+        text = texts.render("kb_suggest", language, titles=[h.entry.title for h in hits])
+        return ComposedAnswer(
+            "suggest", text, None, score, tuple(h.entry.id for h in hits),
+            choices=tuple(str(i + 1) for i in range(len(hits))),
+        )
+    if nlu.domain == OUT_OF_SCOPE:
+        return ComposedAnswer("out_of_scope", texts.render("out_of_scope", language), None, score)
+    if nlu.ambiguous and nlu.runner_up and nlu.domain and nlu.runner_up != OUT_OF_SCOPE:
+        first, second = DOMAIN_NAMES_ZH[nlu.domain], DOMAIN_NAMES_ZH[nlu.runner_up]
+        text = texts.render("ambiguous_domain", language, first=first, second=second)
+        return ComposedAnswer("clarify", text, None, score, clarify=(nlu.domain, nlu.runner_up), choices=(first, second))
+    domain_name = DOMAIN_NAMES_ZH.get(nlu.domain or "", "") if nlu.domain != OUT_OF_SCOPE else ""
+    return ComposedAnswer("none", texts.render("kb_none", language, domain_name=domain_name), None, score)
+
+
+class KnowledgeHandler:
+    name = "knowledge"
+
+    def matches(self, ctx: TurnContext) -> Match | None:
+        text = ctx.nlu.normalized.text.strip()
+        if ctx.state.flow == SUGGEST_FLOW and (m := _CHOICE.match(text)):
+            index = int(m.group(1)) - 1
+            ids = ctx.state.data.get("ids", [])
+            if index < len(ids):
+                return Match("choice", {"entry_id": ids[index]})
+        if ctx.state.flow == CLARIFY_FLOW:
+            for domain in ctx.state.data.get("options", []):
+                if DOMAIN_NAMES_ZH[domain] in text:
+                    return Match("clarified", {"domain": domain})
+        if text in _DETAIL_WORDS and ctx.state.data.get(LAST_ENTRY):
+            return Match("detail", {"entry_id": ctx.state.data[LAST_ENTRY]})
+        if ctx.nlu.act == "inquiry":
+            return Match("inquiry")
+        return None
+
+    async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
+        if match.reason == "clarified":
+            ctx.state.clear()
+            return Outcome((ctx.say("kb_none", domain_name=DOMAIN_NAMES_ZH[match.data["domain"]]),))
+        if match.reason in ("choice", "detail"):
+            entry = ctx.knowledge.kb.get(match.data["entry_id"])
+            if entry is None:  # the entry went away in a reload
+                ctx.state.clear()
+                return Outcome((ctx.say("not_understood"),))
+            if match.reason == "choice":
+                return self._answered(ctx, entry.id, render_entry(entry, ctx.texts))
+            if not entry.detail:
+                return Outcome((ctx.say("kb_no_detail"),))
+            return Outcome((ctx.say("kb_detail", title=entry.title, detail=entry.detail.strip(), basis=entry.basis),))
+
+        composed = compose_answer(ctx.knowledge.search(ctx.message.text), ctx.nlu, ctx.texts)
+        if composed.outcome == "answer" and composed.entry_id:
+            return self._answered(ctx, composed.entry_id, composed.text)
+        if composed.outcome == "suggest":
+            ctx.state.enter(SUGGEST_FLOW, ids=list(composed.suggestions))
+        elif composed.outcome == "clarify":
+            ctx.state.enter(CLARIFY_FLOW, options=list(composed.clarify))
+        else:
+            ctx.state.clear()
+        if composed.outcome in ("none", "clarify"):
+            await log_gap(ctx.session, ctx.message.text, ctx.now)
+        return Outcome((Reply(composed.text, composed.choices),))
+
+    @staticmethod
+    def _answered(ctx: TurnContext, entry_id: str, text: str) -> Outcome:
+        ctx.state.clear()
+        ctx.state.data[LAST_ENTRY] = entry_id
+        return Outcome((Reply(text),))
+
+
+__all__ = ["ComposedAnswer", "KnowledgeHandler", "compose_answer", "render_entry"]

@@ -1,0 +1,80 @@
+"""Greetings, the menu and goodbyes: the turns that need no lookup."""
+
+from __future__ import annotations
+
+from handlers.base import Match, Outcome, TurnContext
+
+
+def _menu_choices(ctx: TurnContext) -> tuple[str, ...]:
+    return tuple(ctx.texts.render("menu_choices").split("|"))
+
+
+class WelcomeHandler:
+    """A new follower or a first message gets the welcome and the menu in one reply."""
+
+    name = "welcome"
+
+    def matches(self, ctx: TurnContext) -> Match | None:
+        if ctx.message.kind == "event" and ctx.message.event == "subscribe":
+            return Match("subscribed")
+        return None
+
+    async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
+        return Outcome((ctx.say("welcome", choices=_menu_choices(ctx)),))
+
+
+class GreetingHandler:
+    name = "greeting"
+
+    def matches(self, ctx: TurnContext) -> Match | None:
+        return Match("act") if ctx.nlu.act == "greeting" else None
+
+    async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
+        key = "welcome" if ctx.state.data.get("welcomed") is None else "greeting"
+        ctx.state.data["welcomed"] = True
+        return Outcome((ctx.say(key, choices=_menu_choices(ctx)),))
+
+
+class HelpHandler:
+    name = "help"
+
+    def matches(self, ctx: TurnContext) -> Match | None:
+        return Match("act") if ctx.nlu.act == "help" else None
+
+    async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
+        return Outcome((ctx.say("menu", choices=_menu_choices(ctx)),))
+
+
+class ThanksHandler:
+    name = "thanks_bye"
+
+    def matches(self, ctx: TurnContext) -> Match | None:
+        return Match("act") if ctx.nlu.act == "thanks_bye" else None
+
+    async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
+        return Outcome((ctx.say("thanks_bye"),))
+
+
+class NonTextHandler:
+    """Images, voice, files and locations: say politely what the bot can read."""
+
+    name = "non_text"
+    _KIND_NAMES = {"image": "图片", "voice": "语音", "file": "文件", "location": "位置", "video": "视频"}
+
+    def matches(self, ctx: TurnContext) -> Match | None:
+        return Match(ctx.message.kind) if ctx.message.kind in self._KIND_NAMES else None
+
+    async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
+        return Outcome((ctx.say("non_text", kind_name=self._KIND_NAMES[match.reason]),))
+
+
+class FallbackHandler:
+    """The last resort: honest about not understanding, pointing at the menu and a person."""
+
+    name = "fallback"
+
+    def matches(self, ctx: TurnContext) -> Match | None:
+        return Match("fallback")
+
+    async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
+        return Outcome((ctx.say("not_understood", choices=_menu_choices(ctx)),))
