@@ -6,6 +6,7 @@ Shared objects live under typed ``web.AppKey``s; the runtime is opened and close
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from bot.channels import webchat
 from bot.config import Settings
+from bot.jobs import run_jobs_forever
 from bot.runtime import Runtime
 from bot.storage import db
 
@@ -66,7 +68,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
             return
         own = await Runtime.start(settings)
         app[RUNTIME] = own
+        tasks = [
+            asyncio.create_task(own.dispatcher.run_forever(), name="outbox-dispatcher"),
+            asyncio.create_task(run_jobs_forever(own), name="service-jobs"),
+        ]
         yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await own.close()
 
     app.cleanup_ctx.append(runtime_ctx)

@@ -112,7 +112,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 line = await asyncio.to_thread(sys.stdin.readline)
                 if not line or line.strip() in ("/quit", "/exit"):
                     break
-                result = await runtime.dialogue.handle(InboundMessage(channel="cli", user_id=user, text=line.rstrip("\n")))
+                message = InboundMessage(channel="cli", user_id=user, text=line.rstrip("\n"))
+                result = await runtime.dialogue.handle(message)
                 for reply in result.replies:
                     print(f"qibot> {reply.text}", flush=True)
                     if reply.choices:
@@ -140,8 +141,9 @@ def cmd_nlu(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.text and args.text[0] == "eval":
-        from intents.dataset import HELDOUT_FILE, load_heldout
         from intents.evaluate import evaluate, format_report
+
+        from intents.dataset import HELDOUT_FILE, load_heldout
 
         path = Path(args.text[1]) if len(args.text) > 1 else HELDOUT_FILE
         try:
@@ -156,16 +158,17 @@ def cmd_nlu(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from handlers.knowledge import compose_answer
-    from handlers.texts import Texts
     from intents.classifier import Nlu
-    from intents.normalize import to_script
     from knowledge.retriever import KnowledgeBase
+
+    from handlers.knowledge import compose_answer
+    from handlers.texts import load_texts
+    from intents.normalize import to_script
 
     settings = _settings(args)
     nlu = Nlu.load(settings.cache_dir)
     kb = KnowledgeBase.load(settings.kb_dir)
-    texts = Texts.load()
+    texts = load_texts()
 
     def answer(text: str) -> dict[str, Any]:
         understood = nlu.parse(text)

@@ -35,7 +35,21 @@ class Settings:
     max_body_bytes: int = 64 * 1024  # HTTP request bodies above this get 413
     cookie_secure: bool = False  # set behind HTTPS
     kb_dir: Path | None = None  # None: the bundled knowledge base
+    escalation_hours: int = 4  # working hours before an unaccepted case goes to the site supervisor
+    live_idle_minutes: int = 30  # a live handoff with no message either way for this long ends
+    rating_reminder_hours: int = 24
+    auto_close_days: int = 7  # resolved but unrated cases are closed and archived after this
+    archive_retention_years: int = 3  # the standard asks for at least 3 (6.10)
     sql_echo: bool = False
+    # WeChat Official Account: the channel is on when wechat_token is set (see README).
+    wechat_token: str = ""
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_aes_key: str = ""  # EncodingAESKey, 43 characters; enables encrypted callbacks
+    wechat_mode: str = ""  # plain | compatible | safe; empty: safe with an AES key, plain without
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_reply_budget: float = 4.0  # seconds to answer passively before falling back to a push
+    wechat_timestamp_window: int = 300  # seconds a callback timestamp may differ from our clock
     # QIBOT_* keys this version does not know; logged as a warning at start, since a typo such as
     # QIBOT_DATABSE_URL would otherwise silently fall back to the default.
     unknown: tuple[str, ...] = ()
@@ -49,6 +63,10 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def wechat_effective_mode(self) -> str:
+        return self.wechat_mode or ("safe" if self.wechat_aes_key else "plain")
 
     @property
     def is_sqlite(self) -> bool:
@@ -66,6 +84,10 @@ def _coerce(name: str, raw: Any, annotation: str) -> Any:
             if isinstance(text, bool):
                 raise ValueError
             return int(text)
+        if annotation == "float":
+            if isinstance(text, bool):
+                raise ValueError
+            return float(text)
         if annotation == "bool":
             if isinstance(text, bool):
                 return text
@@ -99,10 +121,45 @@ def _validate(settings: Settings) -> None:
             )
     if settings.max_message_chars < 1:
         raise ConfigError("QIBOT_MAX_MESSAGE_CHARS: must be positive")
+    for name in ("escalation_hours", "live_idle_minutes", "rating_reminder_hours", "auto_close_days"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"QIBOT_{name.upper()}: must be at least 1")
+    if settings.archive_retention_years < 3:
+        raise ConfigError("QIBOT_ARCHIVE_RETENTION_YEARS: the standard requires at least 3 years")
     if settings.max_body_bytes < 1024:
         raise ConfigError("QIBOT_MAX_BODY_BYTES: must be at least 1024")
+    _validate_wechat(settings)
     if settings.kb_dir is not None and not settings.kb_dir.is_dir():
         raise ConfigError(f"QIBOT_KB_DIR: {settings.kb_dir} is not a directory")
+
+
+_WECHAT_MODES = ("plain", "compatible", "safe")
+
+
+def _validate_wechat(settings: Settings) -> None:
+    """Checked even while the channel is off, so a half-filled WeChat section fails at start."""
+    if settings.wechat_mode and settings.wechat_mode not in _WECHAT_MODES:
+        raise ConfigError(f"QIBOT_WECHAT_MODE: must be one of {', '.join(_WECHAT_MODES)}, got {settings.wechat_mode!r}")
+    if not settings.wechat_api_base_url.startswith(("http://", "https://")):
+        raise ConfigError("QIBOT_WECHAT_API_BASE_URL: must start with http:// or https://")
+    if not 0 < settings.wechat_reply_budget < 5:
+        raise ConfigError("QIBOT_WECHAT_REPLY_BUDGET: must be between 0 and 5 seconds (WeChat waits 5)")
+    if settings.wechat_timestamp_window < 1:
+        raise ConfigError("QIBOT_WECHAT_TIMESTAMP_WINDOW: must be at least 1 second")
+    if not settings.wechat_token:
+        return
+    if not (3 <= len(settings.wechat_token) <= 32 and settings.wechat_token.isascii()
+            and settings.wechat_token.isalnum()):
+        raise ConfigError("QIBOT_WECHAT_TOKEN: must be 3-32 letters or digits (as entered in the WeChat console)")
+    key = settings.wechat_aes_key
+    if key and (len(key) != 43 or not key.isascii() or not key.isalnum()):
+        raise ConfigError(f"QIBOT_WECHAT_AES_KEY: must be 43 letters or digits, got {len(key)} characters")
+    if settings.wechat_mode in ("compatible", "safe") and not key:
+        raise ConfigError(f"QIBOT_WECHAT_AES_KEY: required when QIBOT_WECHAT_MODE is {settings.wechat_mode}")
+    if key and not settings.wechat_app_id:
+        raise ConfigError("QIBOT_WECHAT_APP_ID: required with QIBOT_WECHAT_AES_KEY (decrypted messages carry it)")
+    if bool(settings.wechat_app_id) and not settings.wechat_app_secret:
+        raise ConfigError("QIBOT_WECHAT_APP_SECRET: required with QIBOT_WECHAT_APP_ID (for the access token)")
 
 
 def load_settings(

@@ -15,9 +15,10 @@ from bot.services.conversations import DialogueState
 from bot.storage.models import ChannelIdentity
 
 if TYPE_CHECKING:
+    from intents.classifier import NluResult
+
     from bot.services.knowledge import KnowledgeService
     from handlers.texts import Texts
-    from intents.classifier import NluResult
 
 
 @dataclass
@@ -30,6 +31,7 @@ class TurnContext:
     knowledge: KnowledgeService
     texts: Texts
     now: datetime
+    policy: ServicePolicy
 
     @property
     def language(self) -> str:
@@ -51,10 +53,16 @@ class Match:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     replies: tuple[Reply, ...]
+    # Let the next matching handler answer the same message too (e.g. a live session that just
+    # timed out: say so, then answer the message normally).
+    then_dispatch: bool = False
 
 
 class Handler(Protocol):
     name: str
+    # The conversation flows this handler owns: while the user is in one of them, the handler
+    # is asked first, before the act-keyed handlers.
+    flows: frozenset[str]
 
     def matches(self, ctx: TurnContext) -> Match | None: ...
 

@@ -11,18 +11,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from intents.classifier import NluResult
+from knowledge.retriever import SearchResult
+
 from bot.messages import Reply
 from bot.services.knowledge import log_gap
 from handlers.base import Match, Outcome, TurnContext
 from handlers.texts import Texts
-from intents.classifier import NluResult
 from intents.labels import DOMAIN_NAMES_ZH, OUT_OF_SCOPE
 from knowledge.entries import Entry
-from knowledge.retriever import SearchResult
 
 SUGGEST_FLOW = "kb_suggest"
 CLARIFY_FLOW = "kb_clarify"
 LAST_ENTRY = "kb_last_entry"
+LAST_DOMAIN = "last_domain"  # read by the intake handler
 _DETAIL_WORDS = frozenset({"详情", "详细", "更多", "详细说明", "detail", "details", "more"})
 _CHOICE = re.compile(r"^\s*(?:第\s*)?([1-9])\s*(?:个|条|项)?\s*[.。!！]?\s*$")
 
@@ -61,13 +63,15 @@ def compose_answer(result: SearchResult, nlu: NluResult, texts: Texts) -> Compos
     if nlu.ambiguous and nlu.runner_up and nlu.domain and nlu.runner_up != OUT_OF_SCOPE:
         first, second = DOMAIN_NAMES_ZH[nlu.domain], DOMAIN_NAMES_ZH[nlu.runner_up]
         text = texts.render("ambiguous_domain", language, first=first, second=second)
-        return ComposedAnswer("clarify", text, None, score, clarify=(nlu.domain, nlu.runner_up), choices=(first, second))
+        options = (nlu.domain, nlu.runner_up)
+        return ComposedAnswer("clarify", text, None, score, clarify=options, choices=(first, second))
     domain_name = DOMAIN_NAMES_ZH.get(nlu.domain or "", "") if nlu.domain != OUT_OF_SCOPE else ""
     return ComposedAnswer("none", texts.render("kb_none", language, domain_name=domain_name), None, score)
 
 
 class KnowledgeHandler:
     name = "knowledge"
+    flows = frozenset({SUGGEST_FLOW, CLARIFY_FLOW})
 
     def matches(self, ctx: TurnContext) -> Match | None:
         text = ctx.nlu.normalized.text.strip()
@@ -116,8 +120,13 @@ class KnowledgeHandler:
 
     @staticmethod
     def _answered(ctx: TurnContext, entry_id: str, text: str) -> Outcome:
+        """Remember what was answered: "详情" shows its detail, and a "好的/要办理" right after
+        an answer in a service domain starts a demand in that domain."""
         ctx.state.clear()
         ctx.state.data[LAST_ENTRY] = entry_id
+        entry = ctx.knowledge.kb.get(entry_id)
+        if entry is not None and entry.domain in DOMAIN_NAMES_ZH and entry.domain != OUT_OF_SCOPE:
+            ctx.state.data[LAST_DOMAIN] = entry.domain
         return Outcome((Reply(text),))
 
 

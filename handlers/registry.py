@@ -6,7 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from handlers.base import Handler, Match, TurnContext
+from handlers.cancel import CancelHandler
+from handlers.complaint import ComplaintHandler
+from handlers.handoff import HandoffHandler, LiveHandler
+from handlers.intake import IntakeHandler
 from handlers.knowledge import KnowledgeHandler
+from handlers.progress import ProgressHandler
+from handlers.rating import RatingHandler
 from handlers.smalltalk import (
     FallbackHandler,
     GreetingHandler,
@@ -28,8 +34,15 @@ class HandlerRegistry:
     def handlers(self) -> tuple[Handler, ...]:
         return self._handlers
 
-    def select(self, ctx: TurnContext) -> tuple[Handler, Match]:
-        for handler in self._handlers:
+    def select(self, ctx: TurnContext, exclude: frozenset[str] = frozenset()) -> tuple[Handler, Match]:
+        """The owner of the user's current flow if it takes the message, else the first
+        handler in priority order that does."""
+        candidates = [h for h in self._handlers if h.name not in exclude]
+        if ctx.state.flow is not None:
+            for handler in candidates:
+                if ctx.state.flow in handler.flows and (match := handler.matches(ctx)) is not None:
+                    return handler, match
+        for handler in candidates:
             match = handler.matches(ctx)
             if match is not None:
                 return handler, match
@@ -37,10 +50,19 @@ class HandlerRegistry:
 
 
 def default_handlers() -> HandlerRegistry:
+    """Priority order when no flow is active. ``LiveHandler`` comes first of the text handlers
+    so that nothing else ever answers while a person is on the line."""
     return HandlerRegistry(
         [
             WelcomeHandler(),
+            LiveHandler(),
             NonTextHandler(),
+            IntakeHandler(),
+            HandoffHandler(),
+            ProgressHandler(),
+            CancelHandler(),
+            ComplaintHandler(),
+            RatingHandler(),
             KnowledgeHandler(),
             GreetingHandler(),
             HelpHandler(),

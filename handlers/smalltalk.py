@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from handlers.base import Match, Outcome, TurnContext
 
 
@@ -13,6 +15,7 @@ class WelcomeHandler:
     """A new follower or a first message gets the welcome and the menu in one reply."""
 
     name = "welcome"
+    flows: frozenset[str] = frozenset()
 
     def matches(self, ctx: TurnContext) -> Match | None:
         if ctx.message.kind == "event" and ctx.message.event == "subscribe":
@@ -25,6 +28,7 @@ class WelcomeHandler:
 
 class GreetingHandler:
     name = "greeting"
+    flows: frozenset[str] = frozenset()
 
     def matches(self, ctx: TurnContext) -> Match | None:
         return Match("act") if ctx.nlu.act == "greeting" else None
@@ -37,6 +41,7 @@ class GreetingHandler:
 
 class HelpHandler:
     name = "help"
+    flows: frozenset[str] = frozenset()
 
     def matches(self, ctx: TurnContext) -> Match | None:
         return Match("act") if ctx.nlu.act == "help" else None
@@ -47,6 +52,7 @@ class HelpHandler:
 
 class ThanksHandler:
     name = "thanks_bye"
+    flows: frozenset[str] = frozenset()
 
     def matches(self, ctx: TurnContext) -> Match | None:
         return Match("act") if ctx.nlu.act == "thanks_bye" else None
@@ -59,7 +65,10 @@ class NonTextHandler:
     """Images, voice, files and locations: say politely what the bot can read."""
 
     name = "non_text"
-    _KIND_NAMES = {"image": "图片", "voice": "语音", "file": "文件", "location": "位置", "video": "视频"}
+    flows: frozenset[str] = frozenset()
+    _KIND_NAMES: ClassVar[dict[str, str]] = {
+        "image": "图片", "voice": "语音", "file": "文件", "location": "位置", "video": "视频",
+    }
 
     def matches(self, ctx: TurnContext) -> Match | None:
         return Match(ctx.message.kind) if ctx.message.kind in self._KIND_NAMES else None
@@ -72,6 +81,7 @@ class FallbackHandler:
     """The last resort: honest about not understanding, pointing at the menu and a person."""
 
     name = "fallback"
+    flows: frozenset[str] = frozenset()
 
     def matches(self, ctx: TurnContext) -> Match | None:
         return Match("fallback")

@@ -21,8 +21,10 @@ from aiohttp import WSMsgType, web
 
 from bot.config import Settings
 from bot.messages import InboundMessage, Reply, TurnResult
+from bot.notify.base import Delivery, Notification
 from bot.services import identities, message_log
 from bot.storage.db import transaction
+from intents.normalize import to_script
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,21 @@ class WebChatHub:
 
 
 HUB = web.AppKey("webchat_hub", WebChatHub)
+
+
+class WebChatNotifier:
+    """Pushes outbox messages to the visitor's open pages; with none open, the message is held
+    and shown with the reply to the visitor's next message (it is in the history already)."""
+
+    channel = CHANNEL
+
+    def __init__(self, hub: WebChatHub) -> None:
+        self.hub = hub
+
+    async def deliver(self, notification: Notification) -> Delivery:
+        text = to_script(notification.text, notification.payload.get("script", "hans"))
+        delivered = await self.hub.push(notification.recipient, (Reply(text),))
+        return Delivery.SENT if delivered else Delivery.HELD
 
 
 def user_id_for(token: str) -> str:
@@ -108,6 +125,11 @@ def _parse_outgoing(payload: Any) -> tuple[str, str | None]:
 def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings) -> None:
     hub = WebChatHub()
     app[HUB] = hub
+
+    async def register_notifier(app: web.Application) -> None:
+        app[runtime_key].dispatcher.register(WebChatNotifier(hub))
+
+    app.on_startup.append(register_notifier)
 
     async def index(request: web.Request) -> web.StreamResponse:
         response = web.FileResponse(STATIC_DIR / "index.html")
@@ -171,7 +193,8 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
                 try:
                     payload = json.loads(frame.data)
                     if not isinstance(payload, dict) or payload.get("type") != "message":
-                        raise ValueError(f"unknown frame type {payload.get('type') if isinstance(payload, dict) else None!r}")
+                        kind = payload.get("type") if isinstance(payload, dict) else None
+                        raise ValueError(f"unknown frame type {kind!r}")
                     text, message_id = _parse_outgoing(payload)
                 except ValueError as exc:  # includes JSONDecodeError
                     await ws.send_json({"type": "error", "error": str(exc)})

@@ -17,18 +17,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from intents.classifier import NluResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.dialogue.locks import KeyedLocks
 from bot.messages import InboundMessage, Reply, TurnResult
-from bot.services import conversations, identities, message_log
+from bot.services import conversations, identities, message_log, outbox
 from bot.services.knowledge import KnowledgeService
+from bot.services.policy import ServicePolicy
 from bot.storage.db import transaction
 from bot.storage.types import utcnow
 from handlers.base import Outcome, TurnContext
 from handlers.registry import HandlerRegistry
 from handlers.texts import Texts
-from intents.classifier import NluResult
 from intents.normalize import to_script
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class DialogueEngine:
         registry: HandlerRegistry,
         texts: Texts,
         *,
+        policy: ServicePolicy | None = None,
         max_message_chars: int = 2000,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -55,9 +57,13 @@ class DialogueEngine:
         self.knowledge = knowledge
         self.registry = registry
         self.texts = texts
+        self.policy = policy or ServicePolicy()
         self.max_message_chars = max_message_chars
         self.clock = clock
         self._locks = KeyedLocks()
+        # Called after each committed turn; the runtime wakes the outbox dispatcher with it so
+        # notifications a turn wrote (a new case for a commissioner) go out at once.
+        self.on_commit: Callable[[], None] | None = None
 
     async def handle(self, message: InboundMessage) -> TurnResult:
         async with self._locks.hold((message.channel, message.user_id)):
@@ -90,12 +96,19 @@ class DialogueEngine:
                 knowledge=self.knowledge,
                 texts=self.texts,
                 now=now,
+                policy=self.policy,
             )
+            # Messages that could not be pushed earlier (channel closed, outside a push window)
+            # are handed over first, so nothing sent to this user is ever lost.
+            held = await outbox.take_held(session, identity.id, now)
             outcome = await self._dispatch(ctx, session)
-            replies = tuple(self._localise(reply, identity.script) for reply in outcome.replies)
+            answers = tuple(self._localise(reply, identity.script) for reply in outcome.replies)
             await conversations.save(session, identity.id, state)
-            await message_log.record_outbound(session, identity.id, replies, inbound_id, now)
-        return TurnResult(replies)
+            # Held messages are already in the transcript (logged when they were sent).
+            await message_log.record_outbound(session, identity.id, answers, inbound_id, now)
+        if self.on_commit is not None:
+            self.on_commit()
+        return TurnResult((*(self._localise(r, identity.script) for r in held), *answers))
 
     async def _dispatch(self, ctx: TurnContext, session: AsyncSession) -> Outcome:
         text = ctx.message.text
@@ -103,15 +116,22 @@ class DialogueEngine:
             return Outcome((ctx.say("empty_message"),))
         if len(text) > self.max_message_chars:
             return Outcome((ctx.say("too_long", length=len(text), limit=self.max_message_chars),))
-        handler, match = self.registry.select(ctx)
-        snapshot = (ctx.state.flow, copy.deepcopy(ctx.state.data))
-        try:
-            async with session.begin_nested():
-                return await handler.handle(ctx, match)
-        except Exception:
-            log.exception("handler %s failed (reason %s)", handler.name, match.reason)
-            ctx.state.flow, ctx.state.data = snapshot
-            return Outcome((ctx.say("internal_error"),))
+        replies: list[Reply] = []
+        tried: set[str] = set()
+        while True:
+            handler, match = self.registry.select(ctx, exclude=frozenset(tried))
+            tried.add(handler.name)
+            snapshot = (ctx.state.flow, copy.deepcopy(ctx.state.data))
+            try:
+                async with session.begin_nested():
+                    outcome = await handler.handle(ctx, match)
+            except Exception:
+                log.exception("handler %s failed (reason %s)", handler.name, match.reason)
+                ctx.state.flow, ctx.state.data = snapshot
+                return Outcome((*replies, ctx.say("internal_error")))
+            replies.extend(outcome.replies)
+            if not outcome.then_dispatch:
+                return Outcome(tuple(replies))
 
     @staticmethod
     def _localise(reply: Reply, script: str) -> Reply:

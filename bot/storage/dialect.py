@@ -17,15 +17,20 @@ def _insert(session: AsyncSession, table: Table) -> Any:
 
 
 async def insert_ignore(
-    session: AsyncSession, table: Table, values: Mapping[str, Any], conflict: Sequence[str]
-) -> int | None:
-    """Insert a row unless one with the same key exists; return the new id, or None on conflict.
+    session: AsyncSession,
+    table: Table,
+    values: Mapping[str, Any],
+    conflict: Sequence[str],
+    returning: str = "id",
+) -> Any | None:
+    """Insert a row unless one with the same key exists; return the new row's ``returning``
+    column (its id by default), or None on conflict.
 
     Claiming a key this way is atomic in the database, so two concurrent deliveries of the same
     message cannot both win, and no failed INSERT poisons a PostgreSQL transaction.
     """
     stmt = _insert(session, table).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
-    result = await session.execute(stmt.returning(table.c.id))
+    result = await session.execute(stmt.returning(table.c[returning]))
     return result.scalar_one_or_none()
 
 

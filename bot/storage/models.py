@@ -9,7 +9,7 @@ lists, UTC timestamps through :class:`UTCDateTime`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -37,7 +37,7 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class TimestampMixin:
@@ -178,6 +178,10 @@ class ServiceCase(TimestampMixin, Base):
     resolved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
     escalated_at: Mapped[datetime | None] = mapped_column()
+    # Each resolve opens a new rating round (a reopened case is rated again).
+    rating_round: Mapped[int] = mapped_column(Integer, default=0)
+    rating_requested_at: Mapped[datetime | None] = mapped_column()
+    rating_reminded_at: Mapped[datetime | None] = mapped_column()
 
     enterprise: Mapped[Enterprise] = relationship()
     owner: Mapped[Commissioner | None] = relationship(foreign_keys=[owner_id])
@@ -267,18 +271,55 @@ class Outbox(TimestampMixin, Base):
     so a crash or a notifier that is down delays it but never loses it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_identity_status", "identity_id", "status"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(20))  # webchat | wechat | telegram | wecom | log ...
+    channel: Mapped[str] = mapped_column(String(20))  # webchat | cli | wechat | telegram | wecom | log
     recipient: Mapped[str] = mapped_column(String(128))
+    # Set for messages to an enterprise: lets a "held" message be handed over at its next contact.
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identity.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(30))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sent | dead
+    # pending → sent; or → held (channel cannot push now: delivered at the user's next message);
+    # or → dead after the last retry (kept, logged, visible to operators).
+    status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column()
     dedup_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+
+
+class LiveSession(TimestampMixin, Base):
+    """A live conversation between an enterprise and a commissioner (转人工). While it is
+    active the bot stays silent and relays both ways."""
+
+    __tablename__ = "live_session"
+    __table_args__ = (Index("ix_live_session_identity_status", "identity_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identity.id", ondelete="CASCADE"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("service_case.id", ondelete="CASCADE"))
+    commissioner_id: Mapped[int | None] = mapped_column(ForeignKey("commissioner.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(10), default="active")  # active | ended
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+    ended_by: Mapped[str | None] = mapped_column(String(60))
+
+
+class CaseArchive(Base):
+    """The archive file of a closed case (一项一档): a frozen snapshot, kept at least until
+    ``retain_until`` (3 years by default, 6.10 of the standard)."""
+
+    __tablename__ = "case_archive"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("service_case.id", ondelete="RESTRICT"), unique=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    archived_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retain_until: Mapped[datetime] = mapped_column()
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical JSON content
 
 
 class KbGap(Base):
@@ -291,3 +332,41 @@ class KbGap(Base):
     count: Mapped[int] = mapped_column(Integer, default=1)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WeChatAccessToken(Base):
+    """The one WeChat access token all workers share. Fetching a new token invalidates the old
+    one, so a refresh happens under a lease (``lease_owner``/``lease_until``) claimed with a
+    conditional UPDATE, and ``version`` tells a waiting worker that someone else refreshed."""
+
+    __tablename__ = "wechat_access_token"
+    app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(Text, default="")
+    expires_at: Mapped[datetime] = mapped_column()
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(40))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WeChatCsQuota(Base):
+    """Customer-service messages pushed to one WeChat user since their last message: WeChat
+    allows 5 per user message (error 45015 beyond that or after 48 h). The count belongs to the
+    inbound time in ``window_start`` and starts again when the user writes again."""
+
+    __tablename__ = "wechat_cs_quota"
+    identity_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_identity.id", ondelete="CASCADE"), primary_key=True
+    )
+    window_start: Mapped[datetime] = mapped_column()
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WeChatReplyClaim(TimestampMixin, Base):
+    """Who answers a WeChat message that was retried or answered late: ``push`` (the answer goes
+    out through the customer-service API) or ``passive`` (a retry got it in its HTTP response).
+    The primary key makes the choice atomic across workers, so the user never gets both."""
+
+    __tablename__ = "wechat_reply_claim"
+    key: Mapped[str] = mapped_column(String(260), primary_key=True)  # openid|message id
+    how: Mapped[str] = mapped_column(String(8))  # push | passive

@@ -1,0 +1,92 @@
+"""Writing notifications into the outbox, in the caller's transaction.
+
+Nothing here sends anything: rows written with the state change they announce are delivered
+later by :mod:`bot.notify.dispatcher`, so a notifier that is down delays a message but can
+never lose it, and a rolled-back change never notifies anyone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import Reply
+from bot.storage.dialect import insert_ignore
+from bot.storage.models import ChannelIdentity, MessageLog, Outbox
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    channel: str,
+    recipient: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    identity_id: int | None = None,
+    dedup_key: str | None = None,
+) -> int | None:
+    """Add a notification; with ``dedup_key`` a second enqueue of the same key is a no-op
+    (returns None), which keeps reminders and escalations from repeating."""
+    return await insert_ignore(
+        session,
+        Outbox.__table__,
+        {
+            "channel": channel,
+            "recipient": recipient,
+            "identity_id": identity_id,
+            "kind": kind,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "dedup_key": dedup_key,
+        },
+        ("dedup_key",) if dedup_key else ("id",),
+    )
+
+
+async def message_enterprise(
+    session: AsyncSession,
+    identity: ChannelIdentity,
+    text: str,
+    *,
+    kind: str,
+    now: datetime,
+    author: str,
+    case_id: int | None = None,
+    dedup_key: str | None = None,
+) -> None:
+    """Send a message to an enterprise in its own channel: logged in its transcript now,
+    pushed by the dispatcher (or handed over at its next message if the channel cannot push)."""
+    session.add(
+        MessageLog(identity_id=identity.id, direction="out", text=text, author=author, case_id=case_id, created_at=now)
+    )
+    await enqueue(
+        session,
+        channel=identity.channel,
+        recipient=identity.external_id,
+        identity_id=identity.id,
+        kind=kind,
+        payload={"text": text, "script": identity.script, "author": author},
+        now=now,
+        dedup_key=dedup_key,
+    )
+
+
+async def take_held(session: AsyncSession, identity_id: int, now: datetime) -> tuple[Reply, ...]:
+    """Messages that could not be pushed to this user: handed over now, before the reply to
+    the user's new message, and marked sent. (Pending rows are left to the dispatcher, which
+    may be sending them at this very moment.)"""
+    rows = (
+        await session.execute(
+            select(Outbox).where(Outbox.identity_id == identity_id, Outbox.status == "held").order_by(Outbox.id)
+        )
+    ).scalars().all()
+    for row in rows:
+        row.status, row.sent_at = "sent", now
+    return tuple(Reply(str(row.payload.get("text", ""))) for row in rows if row.payload.get("text"))

@@ -1,0 +1,33 @@
+"""The service rules a deployment configures (timeouts, retention) plus the working calendar,
+bundled for handlers and background jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.config import Settings
+from bot.services.calendar import WorkingCalendar
+
+
+@dataclass(frozen=True)
+class ServicePolicy:
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar.load)
+    escalation_hours: float = 4
+    live_idle: timedelta = timedelta(minutes=30)
+    rating_reminder_after: timedelta = timedelta(hours=24)
+    auto_close_after: timedelta = timedelta(days=7)
+    retention_years: int = 3
+    public_url: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServicePolicy:
+        return cls(
+            calendar=WorkingCalendar.load(),
+            escalation_hours=settings.escalation_hours,
+            live_idle=timedelta(minutes=settings.live_idle_minutes),
+            rating_reminder_after=timedelta(hours=settings.rating_reminder_hours),
+            auto_close_after=timedelta(days=settings.auto_close_days),
+            retention_years=settings.archive_retention_years,
+            public_url=settings.public_url,
+        )

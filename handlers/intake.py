@@ -1,0 +1,281 @@
+"""Demand intake (需求大厅): collect what is missing, confirm, open a numbered case, and tell the
+enterprise in one message everything to prepare (一次性告知).
+
+The profile (name, credit code, contact, mobile, district) is kept on the enterprise, so a second
+demand asks nothing already known. Every step is persisted in the conversation state, so a
+restart mid-intake resumes at the same question. "取消" at any point abandons cleanly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.messages import Reply
+from bot.privacy import mask_name
+from bot.services import cases, enterprises
+from bot.services.enterprises import XIAMEN_DISTRICTS, existing_enterprise, profile_of
+from bot.storage.models import Commissioner
+from handlers.base import Match, Outcome, TurnContext
+from handlers.knowledge import LAST_DOMAIN
+from handlers.words import bare
+from intents.extract import find_credit_codes, find_mobiles
+from intents.labels import DOMAIN_NAMES_ZH, DOMAINS
+
+INTAKE_FLOW = "intake"
+DATA_FILE = Path(__file__).parent / "data" / "intake.yaml"
+SERVICE_TYPES_FILE = Path(__file__).resolve().parent.parent / "bot" / "data" / "service_types.yaml"
+PROFILE_ORDER = ("name", "credit_code", "contact_name", "mobile", "district")
+CASE_ORDER = ("description", "mode")
+_MIN_CONFIDENCE = 0.5
+
+
+@dataclass(frozen=True)
+class IntakeVocabulary:
+    triggers: tuple[str, ...]
+    accept_offer: frozenset[str]
+    confirm: frozenset[str]
+    skip: frozenset[str]
+    cancel: frozenset[str]
+    fields: dict[str, tuple[str, ...]]
+    modes: dict[str, frozenset[str]]
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> IntakeVocabulary:
+    data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    return IntakeVocabulary(
+        triggers=tuple(data["triggers"]),
+        accept_offer=frozenset(str(w) for w in data["accept_offer"]),
+        confirm=frozenset(str(w) for w in data["confirm"]),
+        skip=frozenset(str(w) for w in data["skip"]),
+        cancel=frozenset(str(w) for w in data["cancel"]),
+        # longest names first so "手机号码" wins over "手机"
+        fields={k: tuple(sorted(v, key=len, reverse=True)) for k, v in data["fields"].items()},
+        modes={k: frozenset(str(w) for w in v) for k, v in data["modes"].items()},
+    )
+
+
+@lru_cache(maxsize=1)
+def service_types() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load(SERVICE_TYPES_FILE.read_text(encoding="utf-8"))
+
+
+# --- field parsing: each returns (value, error text key) -----------------------------------------
+
+def parse_domain(text: str) -> str | None:
+    word = bare(text)
+    if word.isdigit() and 1 <= int(word) <= len(DOMAINS):
+        return DOMAINS[int(word) - 1]
+    for domain in DOMAINS:
+        if DOMAIN_NAMES_ZH[domain] in word:
+            return domain
+    return None
+
+
+def parse_name(text: str) -> str | None:
+    name = text.strip().strip("。.")
+    return name if 4 <= len(name) <= 100 else None
+
+
+def parse_contact(text: str) -> str | None:
+    name = re.sub(r"^(联系人|我叫|我是|叫|姓名)[:：\s]*", "", text.strip())
+    return name if 1 <= len(name) <= 30 and not any(ch.isdigit() for ch in name) else None
+
+
+def parse_mobile(text: str) -> str | None:
+    found = find_mobiles(text)
+    return found[0] if found else None
+
+
+def parse_district(text: str) -> str | None:
+    word = bare(text)
+    for district in XIAMEN_DISTRICTS:
+        if district in word:
+            return district + "区"
+    word = re.sub(r"^(在|位于|我们在)", "", word)
+    return word if 2 <= len(word) <= 20 and not word.isdigit() else None
+
+
+def parse_mode(text: str) -> str | None:
+    word = bare(text)
+    for mode, words in vocabulary().modes.items():
+        if word in words or any(len(w) > 1 and w in word for w in words):
+            return mode
+    return None
+
+
+def parse_description(text: str) -> str | None:
+    return text.strip() if len(bare(text)) >= 4 else None
+
+
+_PARSERS = {
+    "domain": parse_domain, "name": parse_name, "contact_name": parse_contact, "mobile": parse_mobile,
+    "district": parse_district, "description": parse_description, "mode": parse_mode,
+}
+
+
+class IntakeHandler:
+    name = "intake"
+    flows = frozenset({INTAKE_FLOW})
+
+    def matches(self, ctx: TurnContext) -> Match | None:
+        words = vocabulary()
+        word = bare(ctx.message.text)
+        if ctx.state.flow == INTAKE_FLOW:
+            if word in words.cancel:
+                return Match("cancel")
+            return Match("continue")
+        if any(trigger in word for trigger in words.triggers):
+            return Match("start")
+        if ctx.state.data.get(LAST_DOMAIN) and word in words.accept_offer:
+            return Match("start", {"domain": ctx.state.data[LAST_DOMAIN]})
+        return None
+
+    async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
+        if match.reason == "cancel":
+            ctx.state.clear()
+            return Outcome((ctx.say("intake_cancelled"),))
+        if match.reason == "start":
+            return await self._start(ctx, match.data.get("domain"))
+        return await self._continue(ctx)
+
+    async def _start(self, ctx: TurnContext, offered_domain: str | None) -> Outcome:
+        nlu = ctx.nlu
+        domain = offered_domain
+        if domain is None and nlu.act == "inquiry" and nlu.domain in DOMAINS and nlu.confidence >= _MIN_CONFIDENCE:
+            domain = nlu.domain
+        if domain is None and ctx.state.data.get(LAST_DOMAIN) in DOMAINS:
+            domain = ctx.state.data[LAST_DOMAIN]
+        collected: dict[str, Any] = {"domain": domain}
+        # A demand that already says what it is about ("加油机要校准，我要办理") is the description.
+        remainder = ctx.message.text
+        for trigger in vocabulary().triggers:
+            remainder = remainder.replace(trigger, "")
+        if domain and len(bare(remainder)) >= 8:
+            collected["description"] = ctx.message.text.strip()
+        ctx.state.enter(INTAKE_FLOW, collected=collected)
+        intro = ctx.say("intake_start", domain_name=DOMAIN_NAMES_ZH.get(domain or "", ""))
+        return Outcome((intro, *(await self._next_question(ctx))))
+
+    async def _continue(self, ctx: TurnContext) -> Outcome:
+        data = ctx.state.data
+        collected: dict[str, Any] = data.setdefault("collected", {})
+        asking = data.get("asking")
+        text = ctx.message.text
+        words = vocabulary()
+
+        if asking == "summary":
+            return await self._at_summary(ctx, collected)
+        if asking == "which_field":
+            field = self._field_named(bare(text))
+            if field is None:
+                return Outcome((ctx.say("intake_which_field"),))
+            return self._ask(ctx, field, correcting=True)
+
+        if asking == "credit_code":
+            pending = data.get("credit_code_pending")
+            if pending and bare(text) in words.confirm:
+                collected["credit_code"], collected["credit_code_valid"] = pending, False
+                data.pop("credit_code_pending", None)
+            else:
+                codes = find_credit_codes(text)
+                if not codes:
+                    return Outcome((ctx.say("intake_invalid_credit_code"),))
+                code = codes[0]
+                if not code.valid and pending != code.code:
+                    data["credit_code_pending"] = code.code  # ask once to confirm, never accept silently
+                    return Outcome((ctx.say("intake_credit_code_check_failed", code=code.code),))
+                collected["credit_code"], collected["credit_code_valid"] = code.code, code.valid
+                data.pop("credit_code_pending", None)
+        elif asking in _PARSERS:
+            value = _PARSERS[asking](text)
+            if value is None:
+                key = f"intake_invalid_{'domain' if asking == 'domain' else asking}"
+                return Outcome((ctx.say(key),))
+            collected[asking] = value
+        if data.pop("correcting", False):
+            data["asking"] = "summary"
+            return Outcome((await self._summary(ctx, collected),))
+        return Outcome(tuple(await self._next_question(ctx)))
+
+    def _field_named(self, word: str) -> str | None:
+        for field, names in vocabulary().fields.items():
+            if any(name in word for name in names):
+                return field
+        return None
+
+    async def _at_summary(self, ctx: TurnContext, collected: dict[str, Any]) -> Outcome:
+        word = bare(ctx.message.text)
+        if word in vocabulary().confirm:
+            return await self._submit(ctx, collected)
+        if word.startswith(("修改", "改", "更正", "更改")) or "修改" in word:
+            field = self._field_named(word)
+            if field is None:
+                ctx.state.data["asking"] = "which_field"
+                return Outcome((ctx.say("intake_which_field"),))
+            return self._ask(ctx, field, correcting=True)
+        return Outcome((await self._summary(ctx, collected),))
+
+    def _ask(self, ctx: TurnContext, field: str, *, correcting: bool = False) -> Outcome:
+        ctx.state.data["asking"] = field
+        if correcting:
+            ctx.state.data["correcting"] = True
+        if field == "domain":
+            names = [DOMAIN_NAMES_ZH[d] for d in DOMAINS]
+            return Outcome((ctx.say("intake_ask_domain", names=names, choices=tuple(str(i) for i in range(1, 8))),))
+        choices = ("1", "2") if field == "mode" else ()
+        return Outcome((ctx.say(f"intake_ask_{field}", choices=choices),))
+
+    async def _next_question(self, ctx: TurnContext) -> list[Reply]:
+        collected = ctx.state.data["collected"]
+        profile = profile_of(await existing_enterprise(ctx.session, ctx.identity))
+        for field in ("domain", *PROFILE_ORDER, *CASE_ORDER):
+            if collected.get(field):
+                continue
+            if field in PROFILE_ORDER and getattr(profile, field):
+                collected[field] = getattr(profile, field)
+                if field == "credit_code":
+                    collected["credit_code_valid"] = profile.credit_code_valid
+                continue
+            return list(self._ask(ctx, field).replies)
+        ctx.state.data["asking"] = "summary"
+        return [await self._summary(ctx, collected)]
+
+    async def _summary(self, ctx: TurnContext, collected: dict[str, Any]) -> Reply:
+        return ctx.say(
+            "intake_summary",
+            domain_name=DOMAIN_NAMES_ZH[collected["domain"]],
+            name=collected["name"],
+            credit_code=collected["credit_code"],
+            credit_code_unverified=collected.get("credit_code_valid") is False,
+            contact_name=collected["contact_name"],
+            mobile=collected["mobile"],
+            district=collected["district"],
+            description=collected["description"],
+            mode_name=cases.MODE_ZH[collected["mode"]],
+            choices=("确认", "取消"),
+        )
+
+    async def _submit(self, ctx: TurnContext, collected: dict[str, Any]) -> Outcome:
+        enterprise = await enterprises.enterprise_for(ctx.session, ctx.identity)
+        enterprises.update_profile(enterprise, {k: collected[k] for k in PROFILE_ORDER})
+        enterprise.credit_code_valid = collected.get("credit_code_valid")
+        case = await cases.open_case(
+            ctx.session, enterprise=enterprise, identity=ctx.identity, domain=collected["domain"],
+            description=collected["description"], mode=collected["mode"], district=collected["district"],
+            now=ctx.now, public_url=ctx.policy.public_url,
+        )
+        ctx.state.clear()
+        service = service_types()[collected["domain"]]
+        owner = await ctx.session.get(Commissioner, case.assignee_id) if case.assignee_id else None
+        return Outcome((ctx.say(
+            "intake_submitted", number=case.number, owner=mask_name(owner.name) if owner else "",
+            service_name=service["name"], materials=service["materials"], typical_time=service["typical_time"],
+            fees=service["fees"],
+        ),))

@@ -1,0 +1,100 @@
+"""Shared fixtures: settings in a temporary data dir, the NLU and knowledge base loaded once per
+session, a runtime on a fresh SQLite database per test, and a real PostgreSQL database when the
+machine has one (tests that need it skip with the reason otherwise)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings, load_settings
+from bot.messages import InboundMessage
+from bot.runtime import Runtime
+from bot.services.knowledge import KnowledgeService
+from intents.classifier import Nlu
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REQUIRE_SERVICES = os.environ.get("TEST_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture(scope="session")
+def nlu(tmp_path_factory: pytest.TempPathFactory) -> Nlu:
+    return Nlu.load(tmp_path_factory.mktemp("nlu-cache"))
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> KnowledgeService:
+    return KnowledgeService()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(environ={"QIBOT_DATA_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture
+async def runtime(settings: Settings, nlu: Nlu, knowledge: KnowledgeService) -> AsyncIterator[Runtime]:
+    rt = await Runtime.start(settings, nlu=nlu, knowledge=knowledge)
+    yield rt
+    await rt.close()
+
+
+class Chat:
+    """A conversation as a test reads it: ``await chat.say("你好")`` returns the bot's replies."""
+
+    def __init__(self, runtime: Runtime, user: str = "tester", channel: str = "cli") -> None:
+        self.runtime = runtime
+        self.user = user
+        self.channel = channel
+
+    async def say(self, text: str, message_id: str | None = None) -> list[str]:
+        result = await self.runtime.dialogue.handle(
+            InboundMessage(channel=self.channel, user_id=self.user, text=text, message_id=message_id)
+        )
+        return [reply.text for reply in result.replies]
+
+    def as_user(self, user: str) -> Chat:
+        return Chat(self.runtime, user, self.channel)
+
+
+@pytest.fixture
+def chat(runtime: Runtime) -> Chat:
+    return Chat(runtime)
+
+
+def _skip_or_fail(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (TEST_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        _skip_or_fail("asyncpg not installed")
+    admin = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"qibot_test_{uuid.uuid4().hex[:12]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin, timeout=3)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        _skip_or_fail(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({type(exc).__name__}); "
+                      "start it or set TEST_POSTGRES_URL")
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,0 +1,105 @@
+"""The command line as a user runs it: real processes, real stdin/stdout, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot import __version__
+
+QIBOT = Path(sys.executable).with_name("qibot")
+
+
+def run(args: list[str], data_dir: Path, stdin: str = "", env: dict[str, str] | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("QIBOT_")}
+    environ.update({"QIBOT_DATA_DIR": str(data_dir), **(env or {})})
+    command = [str(QIBOT)] if QIBOT.exists() else [sys.executable, "-m", "bot.cli"]
+    return subprocess.run(command + args, input=stdin, capture_output=True, text=True, env=environ,
+                          timeout=timeout, check=False)
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run(["--version"], tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"qibot {__version__}"
+
+
+def test_nlu_reads_json_lines_and_reports_bad_lines(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"text": "加油机要校一下找谁"}, ensure_ascii=False),
+        "this is not json",
+        json.dumps({"text": "转人工"}, ensure_ascii=False),
+        json.dumps({"txt": "missing key"}),
+        json.dumps({"text": ""}),
+    ]
+    result = run(["nlu"], tmp_path, stdin="\n".join(lines) + "\n")
+    assert result.returncode == 1
+    outputs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["text"] for o in outputs] == ["加油机要校一下找谁", "转人工", ""]
+    assert outputs[0]["act"] == "inquiry" and outputs[0]["domain"] == "metrology"
+    assert outputs[1]["act"] == "handoff" and outputs[1]["domain"] is None
+    assert set(outputs[0]) >= {"text", "act", "domain", "confidence"}
+    assert 0.0 <= outputs[2]["confidence"] <= 1.0
+    assert "line 2" in result.stderr and "line 4" in result.stderr
+
+
+def test_nlu_one_text_as_argument(tmp_path: Path) -> None:
+    result = run(["nlu", "請問CCC認證找誰辦"], tmp_path)
+    assert result.returncode == 0
+    output = json.loads(result.stdout)
+    assert output["act"] == "inquiry" and output["domain"] == "certification"
+
+
+def test_nlu_eval_prints_accuracy_and_confusion(tmp_path: Path) -> None:
+    result = run(["nlu", "eval"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "accuracy" in result.stdout.lower()
+    assert "macro" in result.stdout.lower()
+
+
+def test_ask_answers_from_the_knowledge_base(tmp_path: Path) -> None:
+    lines = [json.dumps({"text": t}, ensure_ascii=False) for t in ("外观设计专利保护几年", "今天天气怎么样")]
+    result = run(["ask"], tmp_path, stdin="\n".join(lines) + "\n[1, 2]\n")
+    assert result.returncode == 1  # the third line is not an object
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["entry_id"] is not None and "15" in first["answer"]
+    assert second["entry_id"] is None and second["answer"]
+    assert set(first) >= {"text", "answer", "entry_id", "score"}
+    assert "line 3" in result.stderr
+
+
+def test_ask_answers_traditional_in_traditional(tmp_path: Path) -> None:
+    result = run(["ask", "外觀設計專利保護幾年？"], tmp_path)
+    answer = json.loads(result.stdout)["answer"]
+    assert "專利" in answer and "专利" not in answer
+
+
+def test_chat_holds_a_conversation_and_remembers_it(tmp_path: Path) -> None:
+    first = run(["chat", "--user", "alice"], tmp_path, stdin="你好\n谢谢\n")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("qibot>") >= 2 and "质量基础设施" in first.stdout
+    second = run(["db", "upgrade"], tmp_path)
+    assert second.returncode == 0
+    assert (tmp_path / "qibot.db").exists()
+
+
+def test_a_bad_setting_stops_with_its_name(tmp_path: Path) -> None:
+    result = run(["db", "upgrade"], tmp_path, env={"QIBOT_PORT": "not-a-port"})
+    assert result.returncode == 2
+    assert "QIBOT_PORT" in result.stderr
+
+
+def test_kb_check_passes_on_the_bundled_content(tmp_path: Path) -> None:
+    result = run(["kb", "check"], tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "0 error(s)" in result.stdout
+
+
+def test_kb_gaps_lists_unanswered_questions(tmp_path: Path) -> None:
+    run(["chat", "--user", "bob"], tmp_path, stdin="量子计算机的计量溯源到底该找谁做啊\n")
+    result = run(["kb", "gaps"], tmp_path)
+    assert result.returncode == 0
