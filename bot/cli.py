@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import __version__
+from bot import __version__, cli_cases
 from bot.config import ConfigError, Settings, load_settings
 
 
@@ -112,6 +112,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 line = await asyncio.to_thread(sys.stdin.readline)
                 if not line or line.strip() in ("/quit", "/exit"):
                     break
+                # Commissioner replies and status changes for this terminal user are waiting in the
+                # outbox: mark them for hand-over with the reply to this line.
+                await runtime.dispatcher.run_once()
                 message = InboundMessage(channel="cli", user_id=user, text=line.rstrip("\n"))
                 result = await runtime.dialogue.handle(message)
                 for reply in result.replies:
@@ -272,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     gaps = kb_sub.add_parser("gaps", help="unanswered questions by frequency")
     gaps.add_argument("--limit", type=int, default=50)
     kb.set_defaults(func=cmd_kb)
+
+    cli_cases.add_parsers(sub)
+    for name in ("case", "complaint", "commissioner", "demo", "jobs"):
+        sub.choices[name].set_defaults(func=lambda args: args.handler(args, _settings(args)))
     return parser
 
 

@@ -72,7 +72,10 @@ class OutboxDispatcher:
         async with self.sessions() as session:
             rows = await session.execute(
                 select(Outbox.id)
-                .where(Outbox.status == "pending", Outbox.next_attempt_at <= self.clock())
+                # Only channels this process can deliver: a terminal chat process must not take
+                # (and fail) web chat rows that the server process would deliver.
+                .where(Outbox.status == "pending", Outbox.next_attempt_at <= self.clock(),
+                       Outbox.channel.in_(list(self.notifiers)))
                 .order_by(Outbox.next_attempt_at, Outbox.id)
                 .limit(self.batch)
             )

@@ -69,6 +69,10 @@ class Commissioner(TimestampMixin, Base):
     is_supervisor: Mapped[bool] = mapped_column(Boolean, default=False)  # of their site
     telegram_chat_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     wecom_user_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # One-time code linking a messenger account (Telegram) to this commissioner: only its
+    # SHA-256 is stored, and it expires; a username is never trusted as proof of identity.
+    link_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    link_code_expires_at: Mapped[datetime | None] = mapped_column()
     last_assigned_at: Mapped[datetime | None] = mapped_column()
     satisfaction_sum: Mapped[int] = mapped_column(Integer, default=0)
     satisfaction_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -53,6 +53,11 @@ def upgrade() -> None:
     with op.batch_alter_table('live_session', schema=None) as batch_op:
         batch_op.create_index('ix_live_session_identity_status', ['identity_id', 'status'], unique=False)
 
+    with op.batch_alter_table('commissioner', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('link_code_hash', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('link_code_expires_at', bot.storage.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f('uq_commissioner_link_code_hash'), ['link_code_hash'])
+
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('identity_id', sa.Integer(), nullable=True))
         batch_op.create_index('ix_outbox_identity_status', ['identity_id', 'status'], unique=False)
@@ -72,6 +77,11 @@ def downgrade() -> None:
         batch_op.drop_column('rating_reminded_at')
         batch_op.drop_column('rating_requested_at')
         batch_op.drop_column('rating_round')
+
+    with op.batch_alter_table('commissioner', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_commissioner_link_code_hash'), type_='unique')
+        batch_op.drop_column('link_code_expires_at')
+        batch_op.drop_column('link_code_hash')
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_outbox_identity_id_channel_identity'), type_='foreignkey')

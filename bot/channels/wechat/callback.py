@@ -1,0 +1,134 @@
+"""A verified callback body → what the engine should hear: one :class:`Callback`.
+
+wechatpy parses the XML (through xmltodict, which refuses entity declarations) and picks the
+message class; this module decides the de-duplication key and the ``InboundMessage``:
+
+* messages are keyed by ``MsgId``; events by ``CreateTime`` + event (+ ``EventKey``), since
+  WeChat gives them no id (the identity, i.e. the openid, is part of the engine's key anyway);
+* a menu click is handled as the text the user would have typed (``menu.yaml``);
+* images, voice, video, files and locations keep their media id in the text as
+  ``media_id=<id>`` (see :func:`media_id_of`), so case code can attach them as materials later.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+import xmltodict
+from wechatpy import parse_message
+from wechatpy.messages import BaseMessage
+
+from bot.channels.wechat.crypto import CallbackRejected
+from bot.channels.wechat.menu import Menu
+from bot.messages import InboundMessage
+
+CHANNEL = "wechat"
+_MAX_ID = 128
+_OPENID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MEDIA_ID = re.compile(r"media_id=([A-Za-z0-9_\-.=+/]+)")
+_LABELS = {"image": "图片", "voice": "语音", "video": "视频", "shortvideo": "视频", "file": "文件"}
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    openid: str  # FromUserName: the user
+    account: str  # ToUserName: our account, the sender of a passive reply
+    inbound: InboundMessage | None  # None: nothing to answer (unsubscribe, view, report events)
+    subscribed: bool | None = None  # True on subscribe, False on unsubscribe: recorded on the identity
+
+    @property
+    def key(self) -> str:
+        """In-flight and claim key of this callback."""
+        return f"{self.openid}|{self.inbound.message_id if self.inbound else ''}"
+
+
+def media_id_of(text: str) -> str | None:
+    """The WeChat media id kept in the text of an image, voice, video or file message."""
+    match = _MEDIA_ID.search(text)
+    return match.group(1) if match else None
+
+
+def parse_xml(text: str) -> dict[str, Any]:
+    """The ``<xml>`` element as a dict; malformed XML and entity declarations are a 400."""
+    try:
+        root = xmltodict.parse(text)
+    except ExpatError as exc:
+        raise CallbackRejected(400, f"malformed XML ({exc})") from None
+    except ValueError as exc:  # xmltodict: "entities are disabled"
+        raise CallbackRejected(400, f"XML refused ({exc})") from None
+    xml = root.get("xml") if isinstance(root, dict) else None
+    if not isinstance(xml, dict):
+        raise CallbackRejected(400, "XML without an <xml> element of fields")
+    return xml
+
+
+def to_callback(xml_text: str, menu: Menu) -> Callback:
+    parse_xml(xml_text)  # the checks above, then wechatpy's own parse for the message class
+    try:
+        message = parse_message(xml_text)
+        return _map(message, menu)
+    except CallbackRejected:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CallbackRejected(400, f"unusable message ({type(exc).__name__}: {str(exc)[:80]})") from None
+
+
+def _field(message: BaseMessage, name: str) -> str:
+    value = message._data.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _map(message: BaseMessage, menu: Menu) -> Callback:
+    openid = _field(message, "FromUserName")
+    account = _field(message, "ToUserName")
+    if not _OPENID.match(openid):
+        raise CallbackRejected(400, "FromUserName missing or not an openid")
+    create_time = int(_field(message, "CreateTime") or 0)
+    when = datetime.fromtimestamp(create_time, UTC) if create_time > 0 else None
+    msg_type = _field(message, "MsgType").lower()
+
+    def inbound(text: str, kind: str, message_id: str, event: str | None = None) -> InboundMessage:
+        extra = {"timestamp": when} if when else {}
+        return InboundMessage(
+            channel=CHANNEL, user_id=openid, text=text, message_id=message_id[:_MAX_ID], kind=kind, event=event,
+            **extra,
+        )
+
+    if msg_type == "event":
+        event = _field(message, "Event").lower()
+        event_key = _field(message, "EventKey")
+        event_id = f"ev:{create_time}:{event}"
+        if event.startswith("subscribe"):  # wechatpy renames a follow by QR code to subscribe_scan
+            return Callback(openid, account, inbound("", "event", event_id, "subscribe"), subscribed=True)
+        if event == "unsubscribe":
+            return Callback(openid, account, None, subscribed=False)
+        if event == "click":
+            text = menu.click_text(event_key)
+            if text is None:
+                return Callback(openid, account, None)
+            return Callback(openid, account, inbound(text, "text", f"{event_id}:{event_key}", f"click:{event_key}"))
+        return Callback(openid, account, None)  # VIEW, SCAN, LOCATION reports, job notices: nothing to say
+
+    msg_id = str(int(_field(message, "MsgId") or 0)) if _field(message, "MsgId") else ""
+    message_id = msg_id if msg_id and msg_id != "0" else f"{msg_type}:{create_time}"
+    if msg_type == "text":
+        return Callback(openid, account, inbound(_field(message, "Content"), "text", message_id))
+    if msg_type in _LABELS:
+        kind = "video" if msg_type == "shortvideo" else msg_type
+        media = _field(message, "MediaId") or _field(message, "FileKey")
+        text = f"[{_LABELS[msg_type]}] media_id={media}" if media else f"[{_LABELS[msg_type]}]"
+        if recognition := _field(message, "Recognition"):  # speech-to-text, when enabled
+            text += f" {recognition}"
+        return Callback(openid, account, inbound(text, kind, message_id))
+    if msg_type == "location":
+        label = _field(message, "Label")
+        text = f"[位置] {label} ({_field(message, 'Location_X')},{_field(message, 'Location_Y')})".replace("  ", " ")
+        return Callback(openid, account, inbound(text, "location", message_id))
+    if msg_type == "link":
+        text = f"{_field(message, 'Title')} {_field(message, 'Url')}".strip()
+        return Callback(openid, account, inbound(text, "text", message_id))
+    return Callback(openid, account, None)

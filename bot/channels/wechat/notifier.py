@@ -1,0 +1,98 @@
+"""Outbound messages to WeChat users through the customer-service API, within its rules.
+
+WeChat accepts customer-service messages only within 48 hours of the user's last message and
+at most 5 per user message (errcode 45015 otherwise). Outside those limits the notification is
+``HELD``: the outbox keeps it and the engine hands it over with the answer to the user's next
+message, so nothing is silently lost. The allowance is counted in the database
+(:mod:`bot.channels.wechat.store`), so several workers share it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.channels.wechat import store
+from bot.channels.wechat.api import NOT_FOLLOWING, OUT_OF_WINDOW, WeChatApi, WeChatApiError, WeChatUnreachable
+from bot.channels.wechat.callback import CHANNEL
+from bot.channels.wechat.render import split_text
+from bot.channels.wechat.token import TokenUnavailable
+from bot.notify.base import Delivery, Notification, NotifierUnavailable
+from bot.storage.db import transaction
+from bot.storage.models import ChannelIdentity
+from bot.storage.types import utcnow
+from intents.normalize import to_script
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=48)
+
+
+class WeChatNotifier:
+    channel = CHANNEL
+
+    def __init__(
+        self,
+        api: WeChatApi,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.api = api
+        self.sessions = sessions
+        self.clock = clock
+
+    async def deliver(self, notification: Notification) -> Delivery:
+        text = notification.text.strip()
+        if not text:
+            return Delivery.SENT  # nothing to say
+        script = str(notification.payload.get("script") or "hans")
+        pieces = split_text(to_script(text, script))  # type: ignore[arg-type]
+        now = self.clock()
+        async with transaction(self.sessions) as session:
+            identity = await self._identity(session, notification)
+            if identity is None or not identity.subscribed:
+                return Delivery.HELD
+            opened = identity.last_inbound_at
+            if opened is None or now - opened >= WINDOW:
+                return Delivery.HELD
+            if not await store.reserve(session, identity.id, opened, len(pieces)):
+                return Delivery.HELD
+            identity_id, openid = identity.id, identity.external_id
+        # A long text goes out in pieces; if WeChat refuses one midway, the whole text is held and
+        # handed over later (the user may see the first pieces twice: better than losing the rest).
+        sent = 0
+        try:
+            for piece in pieces:
+                await self.api.send_text(openid, piece)
+                sent += 1
+        except WeChatApiError as exc:
+            async with transaction(self.sessions) as session:
+                if exc.errcode in (OUT_OF_WINDOW, NOT_FOLLOWING):
+                    await store.exhaust(session, identity_id, opened)
+                    log.info("outbox %d held: WeChat errcode %d", notification.id, exc.errcode)
+                    return Delivery.HELD
+                await store.give_back(session, identity_id, opened, len(pieces) - sent)
+            raise NotifierUnavailable(str(exc)) from None
+        except (WeChatUnreachable, TokenUnavailable) as exc:
+            async with transaction(self.sessions) as session:
+                await store.give_back(session, identity_id, opened, len(pieces) - sent)
+            raise NotifierUnavailable(str(exc)) from None
+        return Delivery.SENT
+
+    async def _identity(self, session: AsyncSession, notification: Notification) -> ChannelIdentity | None:
+        if notification.identity_id is not None:
+            identity = await session.get(ChannelIdentity, notification.identity_id)
+            if identity is not None and identity.channel == CHANNEL:
+                return identity
+        return (
+            await session.execute(
+                select(ChannelIdentity).where(
+                    ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == notification.recipient
+                )
+            )
+        ).scalar_one_or_none()
