@@ -82,4 +82,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     webchat.setup(app, RUNTIME, settings)
+    if settings.wechat_token:  # the WeChat Official Account channel is on when its token is set
+        from bot.channels.wechat.inbound import setup as setup_wechat
+
+        setup_wechat(app, RUNTIME, settings)
     return app

@@ -144,9 +144,8 @@ def cmd_nlu(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.text and args.text[0] == "eval":
-        from intents.evaluate import evaluate, format_report
-
         from intents.dataset import HELDOUT_FILE, load_heldout
+        from intents.evaluate import evaluate, format_report
 
         path = Path(args.text[1]) if len(args.text) > 1 else HELDOUT_FILE
         try:
@@ -161,12 +160,11 @@ def cmd_nlu(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from intents.classifier import Nlu
-    from knowledge.retriever import KnowledgeBase
-
     from handlers.knowledge import compose_answer
     from handlers.texts import load_texts
+    from intents.classifier import Nlu
     from intents.normalize import to_script
+    from knowledge.retriever import KnowledgeBase
 
     settings = _settings(args)
     nlu = Nlu.load(settings.cache_dir)
@@ -196,7 +194,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
         directory = Path(args.directory) if args.directory else settings.kb_dir
         problems = check(directory)
         for problem in problems:
-            print(problem.format())
+            print(problem)
         errors = sum(p.severity == "error" for p in problems)
         warnings = len(problems) - errors
         print(f"{errors} error(s), {warnings} warning(s)")
@@ -233,6 +231,21 @@ def cmd_kb(args: argparse.Namespace) -> int:
                 print(f"{gap.count:6d}  {gap.last_seen:%Y-%m-%d}  {gap.text}")
 
         asyncio.run(show())
+    return 0
+
+
+def cmd_wechat(args: argparse.Namespace) -> int:
+    from bot.channels.wechat.admin import create_menu
+    from bot.channels.wechat.api import WeChatApiError, WeChatUnreachable
+
+    settings = _settings(args)
+    if args.wechat_command == "menu":
+        try:
+            definition = asyncio.run(create_menu(settings))
+        except (WeChatApiError, WeChatUnreachable) as exc:
+            print(f"qibot: menu not created: {exc}", file=sys.stderr)
+            return 1
+        print(f"menu created: {' | '.join(b['name'] for b in definition['button'])}")
     return 0
 
 
@@ -275,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     gaps = kb_sub.add_parser("gaps", help="unanswered questions by frequency")
     gaps.add_argument("--limit", type=int, default=50)
     kb.set_defaults(func=cmd_kb)
+
+    wechat = sub.add_parser("wechat", help="WeChat Official Account")
+    wechat_sub = wechat.add_subparsers(dest="wechat_command", required=True)
+    wechat_sub.add_parser("menu", help="create the custom menu from bot/channels/wechat/menu.yaml")
+    wechat.set_defaults(func=cmd_wechat)
 
     cli_cases.add_parsers(sub)
     for name in ("case", "complaint", "commissioner", "demo", "jobs"):

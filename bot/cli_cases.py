@@ -90,7 +90,8 @@ def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
             if found is None:
                 raise CaseError(f"{case.number} 尚未归档（只有完结的案件有档案）")
             out = Path(args.out or f"{case.number}.json")
-            out.write_text(json.dumps(archive.masked_export(found), ensure_ascii=False, indent=2), encoding="utf-8")
+            document = json.dumps(archive.masked_export(found), ensure_ascii=False, indent=2)
+            await asyncio.to_thread(out.write_text, document, encoding="utf-8")
             print(f"档案已导出到 {out}（个人信息已脱敏）")
             return 0
         if action == "delete-archive":
@@ -131,7 +132,8 @@ def _print_case(case: ServiceCase, *, full: bool) -> None:
     print(f"{case.number}  {cases.domain_name(case.domain)}  {cases.STATUS_ZH[case.status]}")
     print(f"  负责人：{_who(case.owner)}  指派：{_who(case.assignee)}  方式：{cases.MODE_ZH.get(case.mode or '', '-')}")
     print(f"  企业：{enterprise.name or '未登记'}  信用代码：{mask(enterprise.credit_code or '-')}  "
-          f"联系人：{enterprise.contact_name or '-'}  手机：{mask(enterprise.mobile or '-')}  区域：{case.district or '-'}")
+          f"联系人：{enterprise.contact_name or '-'}  手机：{mask(enterprise.mobile or '-')}  "
+          f"区域：{case.district or '-'}")
     print(f"  需求：{case.description}")
     for kind in ("institutions", "experts"):
         suggested = (case.suggestions or {}).get(kind) or []

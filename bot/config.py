@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +51,22 @@ class Settings:
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     wechat_reply_budget: float = 4.0  # seconds to answer passively before falling back to a push
     wechat_timestamp_window: int = 300  # seconds a callback timestamp may differ from our clock
+    # Telegram for commissioners (optionally enterprises): on when telegram_token is set (README).
+    telegram_token: str = ""
+    telegram_secret_token: str = ""  # Telegram echoes it in X-Telegram-Bot-Api-Secret-Token
+    telegram_api_base_url: str = "https://api.telegram.org"
+    telegram_mode: str = "webhook"  # webhook | polling (development)
+    # Telegram is a cross-border service (PIPL arts. 38-39): no enterprise personal data unless true.
+    telegram_share_personal_data: bool = False
+    telegram_enterprise_chat: bool = False  # chats that are not linked commissioners talk to the bot
+    # WeCom (企业微信) app for commissioners: on when wecom_corp_id is set (README).
+    wecom_corp_id: str = ""
+    wecom_agent_id: str = ""
+    wecom_secret: str = ""
+    wecom_token: str = ""
+    wecom_aes_key: str = ""  # EncodingAESKey, 43 characters; WeCom callbacks are always encrypted
+    wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
+    wecom_robot_key: str = ""  # optional group robot of a team chat; a secret
     # QIBOT_* keys this version does not know; logged as a warning at start, since a typo such as
     # QIBOT_DATABSE_URL would otherwise silently fall back to the default.
     unknown: tuple[str, ...] = ()
@@ -129,6 +146,8 @@ def _validate(settings: Settings) -> None:
     if settings.max_body_bytes < 1024:
         raise ConfigError("QIBOT_MAX_BODY_BYTES: must be at least 1024")
     _validate_wechat(settings)
+    _validate_telegram(settings)
+    _validate_wecom(settings)
     if settings.kb_dir is not None and not settings.kb_dir.is_dir():
         raise ConfigError(f"QIBOT_KB_DIR: {settings.kb_dir} is not a directory")
 
@@ -160,6 +179,48 @@ def _validate_wechat(settings: Settings) -> None:
         raise ConfigError("QIBOT_WECHAT_APP_ID: required with QIBOT_WECHAT_AES_KEY (decrypted messages carry it)")
     if bool(settings.wechat_app_id) and not settings.wechat_app_secret:
         raise ConfigError("QIBOT_WECHAT_APP_SECRET: required with QIBOT_WECHAT_APP_ID (for the access token)")
+
+
+_TELEGRAM_MODES = ("webhook", "polling")
+_TELEGRAM_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,80}$")
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def _validate_telegram(settings: Settings) -> None:
+    """Secrets are named, never echoed, in the messages."""
+    if settings.telegram_mode not in _TELEGRAM_MODES:
+        raise ConfigError(f"QIBOT_TELEGRAM_MODE: must be webhook or polling, got {settings.telegram_mode!r}")
+    if not settings.telegram_api_base_url.startswith(("http://", "https://")):
+        raise ConfigError("QIBOT_TELEGRAM_API_BASE_URL: must start with http:// or https://")
+    if settings.telegram_secret_token and not _TELEGRAM_SECRET.match(settings.telegram_secret_token):
+        raise ConfigError("QIBOT_TELEGRAM_SECRET_TOKEN: must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+    if not settings.telegram_token:
+        return
+    if not _TELEGRAM_TOKEN.match(settings.telegram_token):
+        raise ConfigError("QIBOT_TELEGRAM_TOKEN: not a bot token from @BotFather (digits:letters)")
+    if settings.telegram_mode == "webhook" and not settings.telegram_secret_token:
+        raise ConfigError("QIBOT_TELEGRAM_SECRET_TOKEN: required in webhook mode (it authenticates Telegram)")
+
+
+_WECOM_REQUIRED = ("wecom_corp_id", "wecom_agent_id", "wecom_secret", "wecom_token", "wecom_aes_key")
+
+
+def _validate_wecom(settings: Settings) -> None:
+    """All or nothing: a WeCom app half configured would accept callbacks it cannot answer."""
+    if not settings.wecom_api_base_url.startswith(("http://", "https://")):
+        raise ConfigError("QIBOT_WECOM_API_BASE_URL: must start with http:// or https://")
+    if not any(getattr(settings, name) for name in (*_WECOM_REQUIRED, "wecom_robot_key")):
+        return
+    for name in _WECOM_REQUIRED:
+        if not getattr(settings, name):
+            raise ConfigError(f"QIBOT_{name.upper()}: required when any QIBOT_WECOM_* setting is given")
+    if not settings.wecom_agent_id.isdigit():
+        raise ConfigError(f"QIBOT_WECOM_AGENT_ID: must be the app's numeric AgentId, got {settings.wecom_agent_id!r}")
+    if not (settings.wecom_token.isascii() and settings.wecom_token.isalnum() and len(settings.wecom_token) <= 32):
+        raise ConfigError("QIBOT_WECOM_TOKEN: must be up to 32 letters or digits (as set in the WeCom admin console)")
+    key = settings.wecom_aes_key
+    if len(key) != 43 or not key.isascii() or not key.isalnum():
+        raise ConfigError(f"QIBOT_WECOM_AES_KEY: must be 43 letters or digits, got {len(key)} characters")
 
 
 def load_settings(

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from intents.classifier import Nlu
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -25,6 +24,7 @@ from bot.services.policy import ServicePolicy
 from bot.storage import db
 from handlers.registry import default_handlers
 from handlers.texts import load_texts
+from intents.classifier import Nlu
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

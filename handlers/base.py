@@ -15,10 +15,10 @@ from bot.services.conversations import DialogueState
 from bot.storage.models import ChannelIdentity
 
 if TYPE_CHECKING:
-    from intents.classifier import NluResult
-
     from bot.services.knowledge import KnowledgeService
+    from bot.services.policy import ServicePolicy
     from handlers.texts import Texts
+    from intents.classifier import NluResult
 
 
 @dataclass
@@ -32,6 +32,7 @@ class TurnContext:
     texts: Texts
     now: datetime
     policy: ServicePolicy
+    first_contact: bool = False  # the user's very first message on this channel
 
     @property
     def language(self) -> str:

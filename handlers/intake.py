@@ -157,8 +157,8 @@ class IntakeHandler:
         remainder = ctx.message.text
         for trigger in vocabulary().triggers:
             remainder = remainder.replace(trigger, "")
-        if domain and len(bare(remainder)) >= 8:
-            collected["description"] = ctx.message.text.strip()
+        if domain and len(bare(remainder)) >= 6:
+            collected["description"] = remainder.strip(" ，,。.：:")
         ctx.state.enter(INTAKE_FLOW, collected=collected)
         intro = ctx.say("intake_start", domain_name=DOMAIN_NAMES_ZH.get(domain or "", ""))
         return Outcome((intro, *(await self._next_question(ctx))))

@@ -11,15 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from intents.classifier import NluResult
-from knowledge.retriever import SearchResult
-
 from bot.messages import Reply
 from bot.services.knowledge import log_gap
 from handlers.base import Match, Outcome, TurnContext
 from handlers.texts import Texts
+from intents.classifier import NluResult
 from intents.labels import DOMAIN_NAMES_ZH, OUT_OF_SCOPE
 from knowledge.entries import Entry
+from knowledge.retriever import SearchResult
 
 SUGGEST_FLOW = "kb_suggest"
 CLARIFY_FLOW = "kb_clarify"

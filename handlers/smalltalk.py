@@ -34,8 +34,7 @@ class GreetingHandler:
         return Match("act") if ctx.nlu.act == "greeting" else None
 
     async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
-        key = "welcome" if ctx.state.data.get("welcomed") is None else "greeting"
-        ctx.state.data["welcomed"] = True
+        key = "welcome" if ctx.first_contact else "greeting"
         return Outcome((ctx.say(key, choices=_menu_choices(ctx)),))
 
 

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from intents.classifier import NluResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.dialogue.locks import KeyedLocks
@@ -30,6 +29,7 @@ from bot.storage.types import utcnow
 from handlers.base import Outcome, TurnContext
 from handlers.registry import HandlerRegistry
 from handlers.texts import Texts
+from intents.classifier import NluResult
 from intents.normalize import to_script
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class DialogueEngine:
     async def _handle_locked(self, message: InboundMessage) -> TurnResult:
         now = self.clock()
         async with transaction(self.sessions) as session:
-            identity = await identities.touch(session, message.channel, message.user_id, now)
+            identity, first_contact = await identities.touch(session, message.channel, message.user_id, now)
             inbound_id = await message_log.record_inbound(session, identity.id, message)
             if inbound_id is None:
                 first = await message_log.existing_inbound_id(session, identity.id, message.message_id or "")
@@ -97,6 +97,7 @@ class DialogueEngine:
                 texts=self.texts,
                 now=now,
                 policy=self.policy,
+                first_contact=first_contact,
             )
             # Messages that could not be pushed earlier (channel closed, outside a push window)
             # are handed over first, so nothing sent to this user is ever lost.

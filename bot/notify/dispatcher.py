@@ -9,6 +9,7 @@ the row is marked ``dead`` and logged, never deleted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -138,8 +139,6 @@ class OutboxDispatcher:
                 await self.run_once()
             except Exception:  # a database hiccup must not kill the loop
                 log.exception("outbox dispatch round failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=interval)
-            except TimeoutError:
-                pass
             self.wakeup.clear()

@@ -120,6 +120,9 @@ async def get_case(session: AsyncSession, number: str) -> ServiceCase | None:
             .where(ServiceCase.number == number.upper())
             .options(selectinload(ServiceCase.events), selectinload(ServiceCase.owner),
                      selectinload(ServiceCase.assignee), selectinload(ServiceCase.enterprise))
+            # A case created earlier in this transaction is already in the session without its
+            # relationships loaded; refresh it so callers never trigger a lazy load.
+            .execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
 
@@ -157,7 +160,9 @@ async def open_cases_of_enterprise(session: AsyncSession, enterprise_id: int) ->
         await session.execute(
             select(ServiceCase)
             .where(ServiceCase.enterprise_id == enterprise_id, ServiceCase.status.in_(OPEN_STATUSES))
-            .options(selectinload(ServiceCase.events), selectinload(ServiceCase.owner))
+            .options(selectinload(ServiceCase.events), selectinload(ServiceCase.owner),
+                     selectinload(ServiceCase.assignee))
+            .execution_options(populate_existing=True)
             .order_by(ServiceCase.updated_at.desc(), ServiceCase.id.desc())
         )
     ).scalars().all()

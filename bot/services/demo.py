@@ -24,8 +24,12 @@ class DemoReport:
     experts: int = 0
 
 
-async def load_demo(session: AsyncSession, path: Path = DEMO_FILE) -> DemoReport:
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+def read_demo(path: Path = DEMO_FILE) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+async def load_demo(session: AsyncSession, data: dict[str, Any] | None = None) -> DemoReport:
+    data = data if data is not None else read_demo()
     report = DemoReport()
     sites: dict[str, Site] = {s.name: s for s in (await session.execute(select(Site))).scalars()}
     for item in data["sites"]:

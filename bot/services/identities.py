@@ -11,10 +11,12 @@ from bot.storage.dialect import insert_ignore
 from bot.storage.models import ChannelIdentity
 
 
-async def touch(session: AsyncSession, channel: str, external_id: str, now: datetime) -> ChannelIdentity:
-    """The identity for this channel user, created on first contact; records the contact time
-    (the WeChat 48-hour customer-service window is counted from it)."""
-    await insert_ignore(
+async def touch(
+    session: AsyncSession, channel: str, external_id: str, now: datetime
+) -> tuple[ChannelIdentity, bool]:
+    """The identity for this channel user, created on first contact (then the flag is True);
+    records the contact time (the WeChat 48-hour customer-service window counts from it)."""
+    created = await insert_ignore(
         session,
         ChannelIdentity.__table__,
         {"channel": channel, "external_id": external_id, "created_at": now, "script": "hans", "language": "zh",
@@ -29,7 +31,7 @@ async def touch(session: AsyncSession, channel: str, external_id: str, now: date
         )
     ).scalar_one()
     identity.last_inbound_at = now
-    return identity
+    return identity, created is not None
 
 
 async def find(session: AsyncSession, channel: str, external_id: str) -> ChannelIdentity | None:

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from knowledge.retriever import KnowledgeBase, KnowledgeBaseError, SearchResult
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.dialect import upsert_increment
 from bot.storage.models import KbGap
 from intents.normalize import normalize
+from knowledge.retriever import KnowledgeBase, KnowledgeBaseError, SearchResult
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.services import archive, matching
-from bot.services.cases import tell_enterprise, add_event, notify_commissioner
+from bot.services.cases import add_event, notify_commissioner, tell_enterprise
 from bot.storage.models import Commissioner, Expert, Institution, Rating, ServiceCase
 from bot.texts import notifications
 

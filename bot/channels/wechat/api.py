@@ -83,7 +83,7 @@ class WeChatApi:
                     raise WeChatUnreachable(f"{path}: HTTP {response.status}")
                 data = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise WeChatUnreachable(f"{path}: {type(exc).__name__}") from None
+            raise WeChatUnreachable(f"{path}: {type(exc).__name__} {getattr(exc, 'message', '')}") from None
         if not isinstance(data, dict):
             raise WeChatUnreachable(f"{path}: answer is not a JSON object")
         errcode = int(data.get("errcode") or 0)

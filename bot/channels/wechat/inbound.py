@@ -1,0 +1,284 @@
+"""``GET/POST /wechat``: the Official Account callback, answered within WeChat's 5 seconds.
+
+A callback is verified (signature or msg_signature in constant time, timestamp window, AppID),
+parsed into one ``InboundMessage`` and handed to the engine. Then:
+
+* the engine is done within ``wechat_reply_budget`` → a passive reply (all replies joined into
+  one text message; only text beyond WeChat's size limit is pushed as a follow-up);
+* it is not → ``success`` now, and the answer is pushed through the customer-service API via
+  the outbox once the engine is done.
+
+WeChat retries a callback it got no answer to, possibly while the first is still running. In
+this process a retry joins the running turn (``_turns``): it waits for the same task within its
+own budget, or answers ``success`` if an earlier request already promised a push. A retry that
+reaches another worker, or arrives after the turn ended, gets ``duplicate=True`` from the
+engine; a claim row (:func:`store.claim`) then decides atomically between replaying the first
+answer passively and ``success`` (the push owns it), so the user never sees two answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+from wechatpy.exceptions import InvalidAppIdException
+
+from bot.channels.wechat import store
+from bot.channels.wechat.api import WeChatApi
+from bot.channels.wechat.callback import CHANNEL, Callback, parse_xml, to_callback
+from bot.channels.wechat.crypto import CallbackCrypto, CallbackRejected
+from bot.channels.wechat.menu import Menu, default_menu
+from bot.channels.wechat.notifier import WeChatNotifier
+from bot.channels.wechat.render import format_replies, split_text, text_reply
+from bot.config import Settings
+from bot.messages import TurnResult
+from bot.privacy import redact
+from bot.runtime import Runtime
+from bot.services import identities, outbox
+from bot.storage.db import transaction
+from bot.storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+PATH = "/wechat"
+MAX_BODY = 32 * 1024  # a WeChat callback is a few hundred bytes; an encrypted one about 1.4x
+SUCCESS = "success"  # "answered, no passive reply, don't retry"
+_PARAM = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_ECHOSTR = re.compile(r"^[\x21-\x7e]{1,256}$")
+
+
+@dataclass
+class _Turn:
+    task: asyncio.Task[TurnResult]
+    late: bool = False  # a request gave up waiting and answered "success": the answer is pushed
+
+
+class WeChatChannel:
+    """The input half of the channel, for one process."""
+
+    def __init__(self, settings: Settings, runtime: Runtime, *, menu: Menu | None = None,
+                 crypto: CallbackCrypto | None = None) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.mode = settings.wechat_effective_mode
+        self.budget = settings.wechat_reply_budget
+        self.max_body = min(MAX_BODY, settings.max_body_bytes)
+        self.menu = menu or default_menu()
+        self.crypto = crypto or CallbackCrypto(
+            settings.wechat_token, settings.wechat_app_id, settings.wechat_aes_key,
+            window=settings.wechat_timestamp_window,
+        )
+        self._turns: dict[str, _Turn] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    async def verify_url(self, request: web.Request) -> web.Response:
+        """The console's URL check: echo ``echostr`` if the signature is ours."""
+        query = request.query
+        try:
+            echostr = query.get("echostr", "")
+            if not _ECHOSTR.match(echostr):
+                raise CallbackRejected(400, "echostr missing or malformed")
+            self._check_params(query, "signature")
+            self.crypto.verify(query.get("signature", ""), query.get("timestamp", ""), query.get("nonce", ""))
+        except CallbackRejected as exc:
+            return _refused(request, exc.status, exc.reason)
+        return web.Response(text=echostr, content_type="text/plain")
+
+    async def receive(self, request: web.Request) -> web.Response:
+        deadline = asyncio.get_running_loop().time() + self.budget
+        try:
+            callback, encrypted, nonce = await self._read(request)
+        except CallbackRejected as exc:
+            return _refused(request, exc.status, exc.reason)
+        except InvalidAppIdException:
+            return _refused(request, 403, "message for another AppID")
+        if callback.subscribed is not None:
+            async with transaction(self.runtime.sessions) as session:
+                await store.set_subscribed(session, callback.openid, callback.subscribed)
+        if callback.inbound is None:
+            return web.Response(text=SUCCESS, content_type="text/plain")
+        try:
+            content = await self._answer(callback, deadline)
+        except Exception:
+            # Nothing was committed (the engine rolls back), so WeChat's retry can succeed.
+            log.exception("wechat: turn for message %s failed", callback.inbound.message_id)
+            return web.Response(status=503, text="temporarily unavailable", content_type="text/plain")
+        if content is None:
+            return web.Response(text=SUCCESS, content_type="text/plain")
+        xml = text_reply(callback.openid, callback.account, content, int(time.time()))
+        if encrypted:
+            xml = self.crypto.encrypt(xml, nonce)
+        return web.Response(text=xml, content_type="application/xml")
+
+    def _check_params(self, query: Any, signature_name: str) -> None:
+        for name in ("timestamp", "nonce", signature_name):
+            if not _PARAM.match(query.get(name, "")):
+                raise CallbackRejected(400 if name != signature_name else 403, f"{name} missing or malformed")
+
+    async def _read(self, request: web.Request) -> tuple[Callback, bool, str]:
+        if request.content_length is not None and request.content_length > self.max_body:
+            raise CallbackRejected(413, f"body of {request.content_length} bytes over {self.max_body}")
+        body = await request.read()
+        if len(body) > self.max_body:
+            raise CallbackRejected(413, f"body of {len(body)} bytes over {self.max_body}")
+        query = request.query
+        encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+        if encrypted and self.mode == "plain":
+            raise CallbackRejected(400, "encrypted callback, but the channel is configured for plaintext")
+        if not encrypted and self.mode == "safe":
+            raise CallbackRejected(403, "plaintext callback refused in safe mode")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CallbackRejected(400, "body is not UTF-8") from None
+        if "<!DOCTYPE" in text or "<!ENTITY" in text:
+            raise CallbackRejected(400, "DOCTYPE/ENTITY declarations are not accepted")
+        nonce = query.get("nonce", "")
+        if encrypted:
+            self._check_params(query, "msg_signature")
+            envelope = parse_xml(text)
+            cipher = envelope.get("Encrypt")
+            if not isinstance(cipher, str) or not cipher:
+                raise CallbackRejected(400, "encrypted callback without Encrypt")
+            text = self.crypto.decrypt(cipher, query["msg_signature"], query["timestamp"], nonce)
+        else:
+            self._check_params(query, "signature")
+            self.crypto.verify(query["signature"], query["timestamp"], nonce)
+        return to_callback(text, self.menu), encrypted, nonce
+
+    # --- the answer ------------------------------------------------------------------------
+
+    async def _answer(self, callback: Callback, deadline: float) -> str | None:
+        """The passive reply text, or None for "success"."""
+        assert callback.inbound is not None
+        key = callback.key
+        turn = self._turns.get(key)
+        if turn is None:
+            turn = _Turn(asyncio.create_task(self.runtime.dialogue.handle(callback.inbound)))
+            self._turns[key] = turn
+            turn.task.add_done_callback(partial(self._settled, key, turn))
+        elif turn.late:
+            return None
+        loop = asyncio.get_running_loop()
+        done, _ = await asyncio.wait({turn.task}, timeout=max(deadline - loop.time(), 0.0))
+        if turn.late:  # another request for this message gave up meanwhile and promised a push
+            return None
+        if not done:
+            turn.late = True
+            self._spawn(self._push_late(callback, turn))
+            log.info("wechat: message %s over the %.1fs budget; answering by push", callback.inbound.message_id,
+                     self.budget)
+            return None
+        result = turn.task.result()
+        if result.duplicate and result.replies:
+            async with transaction(self.runtime.sessions) as session:
+                if await store.claim(session, key, "passive", utcnow()) == "push":
+                    return None
+        return await self._passive(callback, result)
+
+    def _settled(self, key: str, turn: _Turn, _task: asyncio.Task[TurnResult]) -> None:
+        if not turn.late and self._turns.get(key) is turn:
+            del self._turns[key]
+
+    async def _passive(self, callback: Callback, result: TurnResult) -> str | None:
+        text = format_replies(result.replies)
+        if not text:
+            return None
+        first, *rest = split_text(text)
+        if rest:
+            await self._enqueue(callback, "\n\n".join(rest), "wechat-more")
+        return first
+
+    async def _push_late(self, callback: Callback, turn: _Turn) -> None:
+        key = callback.key
+        try:
+            result = await turn.task
+            text = format_replies(result.replies)
+            if text:
+                async with transaction(self.runtime.sessions) as session:
+                    won = await store.claim(session, key, "push", utcnow()) == "push"
+                if won:
+                    await self._enqueue(callback, text, "wechat-late")
+                else:
+                    log.info("wechat: late answer to %s not pushed: a retry replayed it", key)
+        except Exception:
+            log.exception("wechat: late turn for %s failed; nothing to push", key)
+        finally:
+            if self._turns.get(key) is turn:
+                del self._turns[key]
+
+    async def _enqueue(self, callback: Callback, text: str, prefix: str) -> None:
+        now = utcnow()
+        async with transaction(self.runtime.sessions) as session:
+            identity = await identities.find(session, CHANNEL, callback.openid)
+            await outbox.enqueue(
+                session,
+                channel=CHANNEL,
+                recipient=callback.openid,
+                kind="reply",
+                payload={"text": text, "script": identity.script if identity else "hans"},
+                now=now,
+                identity_id=identity.id if identity else None,
+                dedup_key=store.dedup_key(prefix, callback.key),
+            )
+        self.runtime.dispatcher.wakeup.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self, grace: float = 10.0) -> None:
+        """At shutdown: let promised pushes reach the outbox."""
+        pending = [t for t in self._background if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
+
+
+def _refused(request: web.Request, status: int, reason: str) -> web.Response:
+    log.warning("wechat: callback refused with %d from %s: %s", status, request.remote, redact(reason))
+    return web.Response(status=status, text=f"refused: {reason}" if status != 403 else "forbidden",
+                        content_type="text/plain")
+
+
+CHANNEL_KEY = web.AppKey("wechat_channel", WeChatChannel)
+API_KEY = web.AppKey("wechat_api", WeChatApi)
+
+
+def setup(app: web.Application, runtime_key: web.AppKey[Runtime], settings: Settings) -> None:
+    """Mount ``/wechat`` and, once the runtime is up, build the channel, the API client and the
+    notifier (registered with the runtime's outbox dispatcher)."""
+
+    async def wechat_ctx(app: web.Application) -> AsyncIterator[None]:
+        runtime = app[runtime_key]
+        channel = WeChatChannel(settings, runtime)
+        api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
+                        runtime.sessions)
+        app[CHANNEL_KEY] = channel
+        app[API_KEY] = api
+        if settings.wechat_app_id:
+            runtime.dispatcher.register(WeChatNotifier(api, runtime.sessions))
+        else:
+            log.warning("wechat: no QIBOT_WECHAT_APP_ID, so no customer-service pushes: late answers are held")
+        yield
+        await channel.drain()
+        await api.close()
+
+    async def get(request: web.Request) -> web.Response:
+        return await request.app[CHANNEL_KEY].verify_url(request)
+
+    async def post(request: web.Request) -> web.Response:
+        return await request.app[CHANNEL_KEY].receive(request)
+
+    app.cleanup_ctx.append(wechat_ctx)
+    app.router.add_get(PATH, get)
+    app.router.add_post(PATH, post)

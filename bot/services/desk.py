@@ -1,0 +1,116 @@
+"""The commissioner's desk in a messenger (Telegram, WeCom): the operations of ``qibot case``
+(see ``bot/cli_cases.py``) by case number, plus the plain-text views both messengers show.
+
+Messengers are not the console: what they show is masked by default (enterprise name
+shortened, phone numbers, credit codes and ID numbers redacted), and the full record stays
+behind the console link. A channel may pass ``personal=True`` where the deployment has the
+legal basis for it (Telegram only with ``telegram_share_personal_data``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+from typing import Literal
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.privacy import redact
+from bot.services import cases, live
+from bot.storage.models import Commissioner, ServiceCase
+
+Action = Literal["accept", "reply", "resolve"]
+DEFAULT_SUMMARY = "已办结（服务专员未另写总结）"
+# Not \b: between a Chinese character and "QI" there is no word boundary in Unicode regexes.
+CASE_NUMBER = re.compile(r"(?<![A-Za-z0-9])(QI-\d{4}-\d{6,})(?![0-9])", re.IGNORECASE)
+# Lines that tell a CLI user what to type; messengers have their own buttons and commands.
+_CLI_HINT = re.compile(r"^.*qibot (case|complaint) .*$\n?", re.MULTILINE)
+_EVENT_ZH = {
+    "created": "提交", "assigned": "指派", "unassigned": "待指派", "accepted": "受理", "replied": "回复企业",
+    "transferred": "转交", "resolved": "办结", "reopened": "重新打开", "escalated": "超时上报",
+    "cancelled": "撤回", "rated": "评价", "live_started": "转人工", "live_message": "企业消息",
+    "live_ended": "结束人工", "low_rating_followup": "低分回访", "closed": "归档",
+}
+TIMELINE_LINES = 12
+
+
+def find_number(text: str) -> str | None:
+    match = CASE_NUMBER.search(text)
+    return match.group(1).upper() if match else None
+
+
+def console_link(public_url: str, number: str) -> str:
+    return f"{public_url.rstrip('/')}/console/cases/{number}" if public_url else ""
+
+
+def messenger_text(text: str, *, personal: bool = False) -> str:
+    """A notification text for a messenger: CLI hints dropped, identifiers masked unless allowed."""
+    text = _CLI_HINT.sub("", text).strip()
+    return text if personal else redact(text)
+
+
+async def act(
+    session: AsyncSession, me: Commissioner, action: Action, number: str, text: str, now: datetime
+) -> ServiceCase:
+    """Run one operation as ``me``; raises :class:`cases.CaseError` with the reason if not allowed.
+    A reply keeps a live handoff from idling out, exactly as ``qibot case reply`` does."""
+    case = await cases.require_case(session, number)
+    if action == "accept":
+        await cases.accept(session, case, me, now)
+    elif action == "reply":
+        await cases.reply(session, case, me, text, now)
+        await live.touch_for_case(session, case, now)
+    else:
+        await cases.resolve(session, case, me, text.strip() or DEFAULT_SUMMARY, now)
+    return case
+
+
+async def open_cases(session: AsyncSession, me: Commissioner, limit: int = 20) -> Sequence[ServiceCase]:
+    """Cases the commissioner owns, or was assigned and has not yet accepted, newest first."""
+    mine = or_(ServiceCase.owner_id == me.id, (ServiceCase.owner_id.is_(None)) & (ServiceCase.assignee_id == me.id))
+    return (
+        await session.execute(
+            select(ServiceCase)
+            .where(ServiceCase.status.in_(cases.OPEN_STATUSES), mine)
+            .options(selectinload(ServiceCase.enterprise))
+            .order_by(ServiceCase.updated_at.desc(), ServiceCase.id.desc())
+            .limit(limit)
+        )
+    ).scalars().all()
+
+
+def case_line(case: ServiceCase) -> str:
+    return (f"{case.number} {cases.domain_name(case.domain)} {cases.STATUS_ZH[case.status]} "
+            f"{case.district or ''} {cases.masked_enterprise(case.enterprise)}").rstrip()
+
+
+def _who(commissioner: Commissioner | None) -> str:
+    return f"{commissioner.name}（{commissioner.handle}）" if commissioner else "-"
+
+
+def case_card(case: ServiceCase, *, tz: tzinfo, personal: bool = False, link: str = "") -> str:
+    """Summary and recent timeline of a case (``get_case`` loads what this reads)."""
+    mask = (lambda s: s) if personal else redact
+    enterprise = case.enterprise
+    lines = [f"{case.number}  {cases.domain_name(case.domain)}  {cases.STATUS_ZH[case.status]}"]
+    if personal:
+        lines.append(f"企业：{enterprise.name or '未登记'}  联系人：{enterprise.contact_name or '-'}  "
+                     f"手机：{enterprise.mobile or '-'}  信用代码：{enterprise.credit_code or '-'}")
+    else:
+        lines.append(f"企业：{cases.masked_enterprise(enterprise)}")
+    lines.append(f"区域：{case.district or '-'}  方式：{cases.MODE_ZH.get(case.mode or '', '-')}")
+    lines.append(f"负责人：{_who(case.owner)}  指派：{_who(case.assignee)}")
+    lines.append(f"需求：{mask(case.description)[:300]}")
+    events = case.events[-TIMELINE_LINES:]
+    if events:
+        lines.append("时间线：")
+        for event in events:
+            when = event.created_at.astimezone(tz).strftime("%m-%d %H:%M")
+            text = f"：{mask(event.text)[:80]}" if event.text else ""
+            lines.append(f"  {when} {_EVENT_ZH.get(event.kind, event.kind)} {event.actor}{text}")
+    if link:
+        lines.append(f"控制台：{link}")
+    return "\n".join(lines)
