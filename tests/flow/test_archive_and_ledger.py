@@ -79,7 +79,7 @@ async def test_ledger_filters_by_domain_district_status_commissioner_and_date(
     assert [c.domain for c in by_lin] == ["ip"]
 
 
-async def matching_id(session, handle: str) -> int:  # noqa: ANN001 - test helper
+async def matching_id(session, handle: str) -> int:
     from bot.services.matching import find_commissioner
 
     person = await find_commissioner(session, handle)
