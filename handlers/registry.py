@@ -13,14 +13,7 @@ from handlers.intake import IntakeHandler
 from handlers.knowledge import KnowledgeHandler
 from handlers.progress import ProgressHandler
 from handlers.rating import RatingHandler
-from handlers.smalltalk import (
-    FallbackHandler,
-    GreetingHandler,
-    HelpHandler,
-    NonTextHandler,
-    ThanksHandler,
-    WelcomeHandler,
-)
+from handlers.smalltalk import ActReplyHandler, FallbackHandler, NonTextHandler, WelcomeHandler
 
 
 class HandlerRegistry:
@@ -64,9 +57,9 @@ def default_handlers() -> HandlerRegistry:
             ComplaintHandler(),
             RatingHandler(),
             KnowledgeHandler(),
-            GreetingHandler(),
-            HelpHandler(),
-            ThanksHandler(),
+            ActReplyHandler("greeting", "greeting", first_contact_key="welcome", menu=True),
+            ActReplyHandler("help", "menu", menu=True),
+            ActReplyHandler("thanks_bye", "thanks_bye"),
             FallbackHandler(),
         ]
     )

@@ -26,38 +26,26 @@ class WelcomeHandler:
         return Outcome((ctx.say("welcome", choices=_menu_choices(ctx)),))
 
 
-class GreetingHandler:
-    name = "greeting"
+class ActReplyHandler:
+    """A fixed reply to one dialogue act: greetings get the welcome on first contact (then a
+    short greeting), ``help`` gets the menu, goodbyes a goodbye."""
+
     flows: frozenset[str] = frozenset()
 
-    def matches(self, ctx: TurnContext) -> Match | None:
-        return Match("act") if ctx.nlu.act == "greeting" else None
-
-    async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
-        key = "welcome" if ctx.first_contact else "greeting"
-        return Outcome((ctx.say(key, choices=_menu_choices(ctx)),))
-
-
-class HelpHandler:
-    name = "help"
-    flows: frozenset[str] = frozenset()
+    def __init__(self, act: str, text_key: str, *, first_contact_key: str | None = None, menu: bool = False) -> None:
+        self.name = act
+        self.act = act
+        self.text_key = text_key
+        self.first_contact_key = first_contact_key
+        self.menu = menu
 
     def matches(self, ctx: TurnContext) -> Match | None:
-        return Match("act") if ctx.nlu.act == "help" else None
+        return Match("act") if ctx.nlu.act == self.act else None
 
     async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
-        return Outcome((ctx.say("menu", choices=_menu_choices(ctx)),))
-
-
-class ThanksHandler:
-    name = "thanks_bye"
-    flows: frozenset[str] = frozenset()
-
-    def matches(self, ctx: TurnContext) -> Match | None:
-        return Match("act") if ctx.nlu.act == "thanks_bye" else None
-
-    async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
-        return Outcome((ctx.say("thanks_bye"),))
+        key = self.first_contact_key if ctx.first_contact and self.first_contact_key else self.text_key
+        choices = _menu_choices(ctx) if self.menu else ()
+        return Outcome((ctx.say(key, choices=choices),))
 
 
 class NonTextHandler:
