@@ -86,4 +86,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
         from bot.channels.wechat.inbound import setup as setup_wechat
 
         setup_wechat(app, RUNTIME, settings)
+    if settings.telegram_token:  # Telegram (commissioners) is on when its token is set
+        from bot.channels.telegram.web import setup as setup_telegram
+
+        setup_telegram(app, RUNTIME, settings)
+    if settings.wecom_corp_id:  # WeCom (commissioners) is on when its corp id is set
+        from bot.channels.wecom.web import setup as setup_wecom
+
+        setup_wecom(app, RUNTIME, settings)
     return app

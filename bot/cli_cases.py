@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.privacy import redact
-from bot.services import archive, cases, complaints, demo, live, matching
+from bot.services import archive, cases, complaints, demo, linking, live, matching
 from bot.services.cases import CaseError
 from bot.storage import db
 from bot.storage.models import Commissioner, ServiceCase
@@ -175,11 +175,35 @@ def cmd_commissioner(args: argparse.Namespace, settings: Settings) -> int:
         person = await matching.find_commissioner(session, args.handle)
         if person is None:
             raise CaseError(f"没有名为 {args.handle} 的服务专员")
+        if args.commissioner_command != "duty":
+            return await _messenger(session, person, args)
         person.on_duty = args.state == "on"
         print(f"{person.name}：{'在岗' if person.on_duty else '离岗'}")
         return 0
 
     return _run(settings, work)
+
+
+async def _messenger(session: AsyncSession, person: Commissioner, args: argparse.Namespace) -> int:
+    """link-code, set-wecom, unlink: a commissioner's messenger accounts (bot/services/linking.py).
+    A link code is shown once; only its SHA-256 is stored."""
+    if args.commissioner_command == "link-code":
+        code = await linking.issue_code(session, person, utcnow())
+        minutes = int(linking.CODE_TTL.total_seconds() // 60)
+        print(f"{person.name} 的绑定码：{code}（{minutes} 分钟内有效，只能使用一次）")
+        print(f"Telegram：向机器人发送 /link {code}；企业微信：向应用发送“绑定 {code}”")
+        return 0
+    if args.commissioner_command == "set-wecom":
+        await linking.set_wecom(session, person, args.user_id)
+        print(f"{person.name}：企业微信账号 {args.user_id}")
+        return 0
+    if args.messenger in ("telegram", "all"):
+        person.telegram_chat_id = None
+    if args.messenger in ("wecom", "all"):
+        person.wecom_user_id = None
+    person.link_code_hash, person.link_code_expires_at = None, None
+    print(f"{person.name}：已解除 {args.messenger} 绑定")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -261,12 +285,20 @@ def add_parsers(sub: Any) -> None:
     creply.add_argument("--as", dest="actor", default="management")
     complaint.set_defaults(handler=cmd_complaint)
 
-    people = sub.add_parser("commissioner", help="commissioners: list, duty on|off")
+    people = sub.add_parser("commissioner", help="commissioners: list, duty on|off, link-code, set-wecom, unlink")
     people_sub = people.add_subparsers(dest="commissioner_command", required=True)
     people_sub.add_parser("list")
     duty = people_sub.add_parser("duty")
     duty.add_argument("handle")
     duty.add_argument("state", choices=["on", "off"])
+    link_code = people_sub.add_parser("link-code", help="one-time code to link Telegram or WeCom (15 minutes)")
+    link_code.add_argument("handle")
+    set_wecom = people_sub.add_parser("set-wecom", help="set the commissioner's WeCom UserID")
+    set_wecom.add_argument("handle")
+    set_wecom.add_argument("user_id")
+    unlink = people_sub.add_parser("unlink", help="stop messenger notifications to the commissioner")
+    unlink.add_argument("handle")
+    unlink.add_argument("messenger", choices=["telegram", "wecom", "all"])
     people.set_defaults(handler=cmd_commissioner)
 
     demo_parser = sub.add_parser("demo", help="demo data")

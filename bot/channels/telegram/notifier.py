@@ -1,0 +1,64 @@
+"""Outbox rows for channel ``telegram``: commissioner notifications with inline buttons, and
+(with ``telegram_enterprise_chat``) messages to enterprises that chat over Telegram.
+
+Every send goes through the Application's bot, so ``AIORateLimiter`` paces it within
+Telegram's limits. A 429 (``RetryAfter``), a network error or a blocked bot raises
+:class:`NotifierUnavailable`, and the outbox dispatcher retries later with backoff: nothing is
+dropped and no worker sleeps through Telegram's ``retry_after``. An enterprise that blocked the
+bot gets the message ``HELD`` instead, handed over at its next contact like any other channel.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Bot
+from telegram.error import Forbidden, RetryAfter, TelegramError
+
+from bot.channels.telegram import render
+from bot.notify.base import Delivery, Notification, NotifierUnavailable
+from intents.normalize import Script, to_script
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+
+
+class TelegramNotifier:
+    channel = CHANNEL
+
+    def __init__(self, bot: Bot, *, share_personal_data: bool = False, public_url: str = "") -> None:
+        self.bot = bot
+        self.share_personal_data = share_personal_data
+        self.public_url = public_url
+
+    async def deliver(self, notification: Notification) -> Delivery:
+        enterprise = notification.identity_id is not None
+        if enterprise:
+            script: Script = "hant" if notification.payload.get("script") == "hant" else "hans"
+            text, markup = render.clip(to_script(notification.text, script)), None
+        else:
+            text = render.notification_text(notification, personal=self.share_personal_data,
+                                            public_url=self.public_url)
+            markup = render.notification_keyboard(notification)
+        if not text.strip():
+            return Delivery.SENT
+        try:
+            chat_id = int(notification.recipient)
+        except ValueError:
+            raise NotifierUnavailable(f"not a Telegram chat id: {notification.recipient[:20]!r}") from None
+        try:
+            await self.bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
+        except RetryAfter as exc:
+            raise NotifierUnavailable(f"Telegram rate limit: {exc.message}") from None
+        except Forbidden:
+            if enterprise:
+                return Delivery.HELD
+            log.warning("outbox %d: Telegram refused chat of commissioner %s (bot blocked or chat gone)",
+                        notification.id, notification.payload.get("commissioner"))
+            raise NotifierUnavailable("Telegram: bot blocked by the user or chat not reachable") from None
+        except TelegramError as exc:
+            # The dispatcher logs and stores this: the token (part of every API URL) must not be in it.
+            detail = exc.message.replace(self.bot.token, "<token>")[:200]
+            raise NotifierUnavailable(f"Telegram {type(exc).__name__}: {detail}") from None
+        return Delivery.SENT

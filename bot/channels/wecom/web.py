@@ -1,0 +1,104 @@
+"""Wiring WeCom into the aiohttp app: ``GET/POST /wecom/callback`` and the notifiers.
+
+``GET`` is the URL check (decrypt ``echostr``, answer its plaintext). ``POST`` is always
+encrypted; a body over ``max_body_bytes`` gets 413, a bad signature or stale timestamp 403,
+malformed XML or an ``<!ENTITY`` 400 — each with one log line and never a 500. A command is
+answered with an encrypted passive reply, well inside WeCom's 5-second deadline (a command is
+one short transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from bot.channels.wecom.api import WeComApi
+from bot.channels.wecom.commands import Deps, WeComDesk
+from bot.channels.wecom.crypto import CallbackRejected, WeComCrypto
+from bot.channels.wecom.inbound import parse_xml, reply_xml, to_message
+from bot.channels.wecom.notifier import RobotNotifier, TokenBucket, WeComNotifier
+from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/wecom/callback"
+
+
+class WeComChannel:
+    """What the routes need; ``desk`` and ``api`` exist while the app runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.crypto = WeComCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id)
+        self.bucket = TokenBucket()
+        self.desk: WeComDesk | None = None
+        self.api: WeComApi | None = None
+
+    async def verify(self, request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            plain = self.crypto.verify_url(query.get("msg_signature", ""), query.get("timestamp", ""),
+                                           query.get("nonce", ""), query.get("echostr", ""))
+        except CallbackRejected as exc:
+            log.warning("wecom URL check refused: %s", exc.reason)
+            return web.Response(status=exc.status, text="refused")
+        return web.Response(text=plain)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return web.Response(status=413, text="too large")
+        desk = self.desk
+        if desk is None:
+            return web.Response(status=503, text="starting")
+        query = request.query
+        try:
+            body = (await request.read()).decode("utf-8")
+            encrypted = parse_xml(body).get("Encrypt")
+            if not isinstance(encrypted, str) or not encrypted:
+                raise CallbackRejected(400, "no <Encrypt> in the body")
+            inner = self.crypto.decrypt(encrypted, query.get("msg_signature", ""), query.get("timestamp", ""),
+                                        query.get("nonce", ""))
+            message = to_message(parse_xml(inner), self.settings.wecom_agent_id)
+        except UnicodeDecodeError:
+            log.warning("wecom callback refused: body is not UTF-8")
+            return web.Response(status=400, text="refused")
+        except CallbackRejected as exc:
+            log.warning("wecom callback refused: %s", exc.reason)
+            return web.Response(status=exc.status, text="refused")
+        answer = await desk.handle(message)
+        if not answer:
+            return web.Response(text="")  # an empty 200: nothing to say, and no retry
+        reply = reply_xml(message, answer, self.settings.wecom_corp_id)
+        return web.Response(text=self.crypto.encrypt(reply, query.get("nonce", "")), content_type="application/xml")
+
+
+CHANNEL = web.AppKey("wecom_channel", WeComChannel)
+
+
+def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings) -> None:
+    channel = WeComChannel(settings)
+    app[CHANNEL] = channel
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        runtime = app[runtime_key]
+        api = WeComApi(settings.wecom_api_base_url, settings.wecom_corp_id, settings.wecom_secret,
+                       settings.wecom_agent_id, robot_key=settings.wecom_robot_key)
+        channel.api = api
+        channel.desk = WeComDesk(Deps(sessions=runtime.sessions, wake=runtime.dispatcher.wakeup.set,
+                                      clock=runtime.dialogue.clock, tz=runtime.policy.calendar.tz,
+                                      public_url=settings.public_url))
+        team = bool(settings.wecom_robot_key)
+        runtime.dispatcher.register(WeComNotifier(api, runtime.sessions, public_url=settings.public_url, team=team))
+        if team:
+            runtime.dispatcher.register(RobotNotifier(api, channel.bucket))
+        yield
+        channel.desk, channel.api = None, None
+        await api.close()
+
+    app.cleanup_ctx.append(lifetime)
+    app.router.add_get(CALLBACK_PATH, channel.verify)
+    app.router.add_post(CALLBACK_PATH, channel.receive)
