@@ -63,6 +63,11 @@ def masked_enterprise(enterprise: Enterprise | None) -> str:
     return name[:2] + "****" + name[-2:]
 
 
+def console_link(public_url: str, number: str) -> str:
+    """Where staff open a case in the web console (empty until a public URL is configured)."""
+    return f"{public_url.rstrip('/')}/console/cases/{number}" if public_url else ""
+
+
 def add_event(case: ServiceCase, kind: str, actor: str, now: datetime, text: str = "", **data: Any) -> None:
     case.events.append(CaseEvent(kind=kind, actor=actor, text=text, data=data, created_at=now))
     case.updated_at = now
@@ -237,7 +242,7 @@ async def open_case(
     if assignee is not None:
         assignee.last_assigned_at = now
         add_event(case, "assigned", "system", now, assignee.name, commissioner=assignee.handle)
-        link = f"{public_url.rstrip('/')}/console/cases/{number}" if public_url else ""
+        link = console_link(public_url, number)
         text = notifications().render(
             "case_assigned", number=number, domain_name=domain_name(domain), district=district,
             mode_name=MODE_ZH.get(mode or "", "方式未定"), enterprise_masked=masked_enterprise(enterprise),

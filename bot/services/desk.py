@@ -21,11 +21,10 @@ from sqlalchemy.orm import selectinload
 from bot.privacy import redact
 from bot.services import cases, live
 from bot.storage.models import Commissioner, ServiceCase
+from intents.extract import find_case_numbers
 
 Action = Literal["accept", "reply", "resolve"]
 DEFAULT_SUMMARY = "已办结（服务专员未另写总结）"
-# Not \b: between a Chinese character and "QI" there is no word boundary in Unicode regexes.
-CASE_NUMBER = re.compile(r"(?<![A-Za-z0-9])(QI-\d{4}-\d{6,})(?![0-9])", re.IGNORECASE)
 # Lines that tell a CLI user what to type; messengers have their own buttons and commands.
 _CLI_HINT = re.compile(r"^.*qibot (case|complaint) .*$\n?", re.MULTILINE)
 _EVENT_ZH = {
@@ -38,12 +37,12 @@ TIMELINE_LINES = 12
 
 
 def find_number(text: str) -> str | None:
-    match = CASE_NUMBER.search(text)
-    return match.group(1).upper() if match else None
+    """The first case number in a command, in any of the spellings users type."""
+    found = find_case_numbers(text)
+    return found[0] if found else None
 
 
-def console_link(public_url: str, number: str) -> str:
-    return f"{public_url.rstrip('/')}/console/cases/{number}" if public_url else ""
+console_link = cases.console_link
 
 
 def messenger_text(text: str, *, personal: bool = False) -> str:
