@@ -23,7 +23,8 @@ from bot.storage.types import utcnow
 log = logging.getLogger(__name__)
 
 TOKEN_REJECTED = frozenset({40001, 40014, 42001})  # invalid credential / invalid token / expired
-OUT_OF_WINDOW = 45015  # customer-service message outside 48 h, or over 5 per user message
+OUT_OF_WINDOW = 45015  # customer-service message outside the 48 h window (also seen for the 5-message limit)
+OVER_LIMIT = 45047  # over the customer-service message limit (5 per user message)
 NOT_FOLLOWING = 43004  # the user has unfollowed
 
 

@@ -25,13 +25,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from wechatpy.exceptions import InvalidAppIdException
 
 from bot.channels.wechat import store
-from bot.channels.wechat.api import WeChatApi
 from bot.channels.wechat.callback import CHANNEL, Callback, parse_xml, to_callback
 from bot.channels.wechat.crypto import CallbackCrypto, CallbackRejected
 from bot.channels.wechat.menu import Menu, default_menu
@@ -40,16 +39,19 @@ from bot.channels.wechat.render import format_replies, split_text, text_reply
 from bot.config import Settings
 from bot.messages import TurnResult
 from bot.privacy import redact
-from bot.runtime import Runtime
 from bot.services import identities, outbox
 from bot.storage.db import transaction
 from bot.storage.types import utcnow
+
+if TYPE_CHECKING:  # the runtime imports everything; the channel only uses what it holds
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 PATH = "/wechat"
 MAX_BODY = 32 * 1024  # a WeChat callback is a few hundred bytes; an encrypted one about 1.4x
 SUCCESS = "success"  # "answered, no passive reply, don't retry"
+LATE_RETRIES = (1.0, 4.0, 15.0)  # seconds before running a failed late turn again
 _PARAM = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _ECHOSTR = re.compile(r"^[\x21-\x7e]{1,256}$")
 
@@ -108,9 +110,10 @@ class WeChatChannel:
             return web.Response(text=SUCCESS, content_type="text/plain")
         try:
             content = await self._answer(callback, deadline)
-        except Exception:
-            # Nothing was committed (the engine rolls back), so WeChat's retry can succeed.
-            log.exception("wechat: turn for message %s failed", callback.inbound.message_id)
+        except Exception as exc:
+            # Nothing was committed (the engine rolls back), so WeChat's retry can succeed. The
+            # error text may quote the user's message (SQL parameters): masked, no traceback.
+            log.error("wechat: turn for message %s failed: %s", callback.inbound.message_id, _masked(exc))
             return web.Response(status=503, text="temporarily unavailable", content_type="text/plain")
         if content is None:
             return web.Response(text=SUCCESS, content_type="text/plain")
@@ -201,7 +204,7 @@ class WeChatChannel:
     async def _push_late(self, callback: Callback, turn: _Turn) -> None:
         key = callback.key
         try:
-            result = await turn.task
+            result = await self._finish(callback, turn.task)
             text = format_replies(result.replies)
             if text:
                 async with transaction(self.runtime.sessions) as session:
@@ -210,11 +213,24 @@ class WeChatChannel:
                     await self._enqueue(callback, text, "wechat-late")
                 else:
                     log.info("wechat: late answer to %s not pushed: a retry replayed it", key)
-        except Exception:
-            log.exception("wechat: late turn for %s failed; nothing to push", key)
+        except Exception as exc:
+            log.error("wechat: late turn for %s failed, nothing to push: %s", key, _masked(exc))
         finally:
             if self._turns.get(key) is turn:
                 del self._turns[key]
+
+    async def _finish(self, callback: Callback, task: asyncio.Task[TurnResult]) -> TurnResult:
+        """The result of a turn whose answer was promised ("success" was sent): WeChat will not
+        retry it, so a failed turn (nothing committed, e.g. a locked database) is run again."""
+        assert callback.inbound is not None
+        for delay in LATE_RETRIES:
+            try:
+                return await task
+            except Exception as exc:
+                log.warning("wechat: late turn for %s failed, again in %.0fs: %s", callback.key, delay, _masked(exc))
+            await asyncio.sleep(delay)
+            task = asyncio.create_task(self.runtime.dialogue.handle(callback.inbound))
+        return await task
 
     async def _enqueue(self, callback: Callback, text: str, prefix: str) -> None:
         now = utcnow()
@@ -225,7 +241,7 @@ class WeChatChannel:
                 channel=CHANNEL,
                 recipient=callback.openid,
                 kind="reply",
-                payload={"text": text, "script": identity.script if identity else "hans"},
+                payload={"text": text, "script": identity.script if identity else "hans", "rendered": True},
                 now=now,
                 identity_id=identity.id if identity else None,
                 dedup_key=store.dedup_key(prefix, callback.key),
@@ -244,6 +260,10 @@ class WeChatChannel:
             await asyncio.wait(pending, timeout=grace)
 
 
+def _masked(exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")[:500]
+
+
 def _refused(request: web.Request, status: int, reason: str) -> web.Response:
     log.warning("wechat: callback refused with %d from %s: %s", status, request.remote, redact(reason))
     return web.Response(status=status, text=f"refused: {reason}" if status != 403 else "forbidden",
@@ -251,7 +271,6 @@ def _refused(request: web.Request, status: int, reason: str) -> web.Response:
 
 
 CHANNEL_KEY = web.AppKey("wechat_channel", WeChatChannel)
-API_KEY = web.AppKey("wechat_api", WeChatApi)
 
 
 def setup(app: web.Application, runtime_key: web.AppKey[Runtime], settings: Settings) -> None:
@@ -261,17 +280,18 @@ def setup(app: web.Application, runtime_key: web.AppKey[Runtime], settings: Sett
     async def wechat_ctx(app: web.Application) -> AsyncIterator[None]:
         runtime = app[runtime_key]
         channel = WeChatChannel(settings, runtime)
-        api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret,
-                        runtime.sessions)
         app[CHANNEL_KEY] = channel
-        app[API_KEY] = api
+        notifier = None
         if settings.wechat_app_id:
-            runtime.dispatcher.register(WeChatNotifier(api, runtime.sessions))
+            notifier = WeChatNotifier.from_settings(settings, runtime.sessions)
+            runtime.dispatcher.register(notifier)
         else:
-            log.warning("wechat: no QIBOT_WECHAT_APP_ID, so no customer-service pushes: late answers are held")
+            log.warning("wechat: no QIBOT_WECHAT_APP_ID, so no customer-service pushes: late answers wait for "
+                        "the user's next message")
         yield
         await channel.drain()
-        await api.close()
+        if notifier is not None:
+            await notifier.close()
 
     async def get(request: web.Request) -> web.Response:
         return await request.app[CHANNEL_KEY].verify_url(request)

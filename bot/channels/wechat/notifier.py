@@ -17,10 +17,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.wechat import store
-from bot.channels.wechat.api import NOT_FOLLOWING, OUT_OF_WINDOW, WeChatApi, WeChatApiError, WeChatUnreachable
+from bot.channels.wechat.api import (
+    NOT_FOLLOWING,
+    OUT_OF_WINDOW,
+    OVER_LIMIT,
+    WeChatApi,
+    WeChatApiError,
+    WeChatUnreachable,
+)
 from bot.channels.wechat.callback import CHANNEL
 from bot.channels.wechat.render import split_text
 from bot.channels.wechat.token import TokenUnavailable
+from bot.config import Settings
 from bot.notify.base import Delivery, Notification, NotifierUnavailable
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity
@@ -46,12 +54,23 @@ class WeChatNotifier:
         self.sessions = sessions
         self.clock = clock
 
+    @classmethod
+    def from_settings(cls, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> WeChatNotifier:
+        """The notifier for a configured account (needs QIBOT_WECHAT_APP_ID and _APP_SECRET);
+        ``close()`` it when done."""
+        api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret, sessions)
+        return cls(api, sessions)
+
+    async def close(self) -> None:
+        await self.api.close()
+
     async def deliver(self, notification: Notification) -> Delivery:
         text = notification.text.strip()
         if not text:
             return Delivery.SENT  # nothing to say
-        script = str(notification.payload.get("script") or "hans")
-        pieces = split_text(to_script(text, script))  # type: ignore[arg-type]
+        if not notification.payload.get("rendered"):  # engine replies come already in the user's script
+            text = to_script(text, str(notification.payload.get("script") or "hans"))  # type: ignore[arg-type]
+        pieces = split_text(text)
         now = self.clock()
         async with transaction(self.sessions) as session:
             identity = await self._identity(session, notification)
@@ -72,7 +91,7 @@ class WeChatNotifier:
                 sent += 1
         except WeChatApiError as exc:
             async with transaction(self.sessions) as session:
-                if exc.errcode in (OUT_OF_WINDOW, NOT_FOLLOWING):
+                if exc.errcode in (OUT_OF_WINDOW, OVER_LIMIT, NOT_FOLLOWING):
                     await store.exhaust(session, identity_id, opened)
                     log.info("outbox %d held: WeChat errcode %d", notification.id, exc.errcode)
                     return Delivery.HELD
