@@ -67,7 +67,8 @@ def main() -> None:
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     print("qibot serve start-up (until /readyz = 200), SQLite default, bundled knowledge base")
-    print(f"  first start (empty data dir: migrations + NLU training + cache): {cold_time:.2f} s, RSS {cold_rss:.0f} MiB")
+    print(f"  first start (empty data dir: migrations + NLU training + cache): {cold_time:.2f} s, "
+          f"RSS {cold_rss:.0f} MiB")
     times = [t for t, _ in warm]
     rss = [m for _, m in warm]
     print(f"  later starts ({args.runs} runs): median {statistics.median(times):.2f} s "

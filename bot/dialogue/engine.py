@@ -11,6 +11,8 @@ inbound message and an apology are still committed, and the error is logged.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
 from collections.abc import Callable
@@ -61,19 +63,31 @@ class DialogueEngine:
         self.max_message_chars = max_message_chars
         self.clock = clock
         self._locks = KeyedLocks()
+        # SQLite has one writer: queue turns in this process in arrival order instead of letting
+        # them collide in SQLite's busy handler, which sleeps and makes latency erratic.
+        is_sqlite = sessions.kw.get("bind") is not None and sessions.kw["bind"].dialect.name == "sqlite"
+        self._writer: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if is_sqlite else contextlib.nullcontext()
+        )
         # Called after each committed turn; the runtime wakes the outbox dispatcher with it so
         # notifications a turn wrote (a new case for a commissioner) go out at once.
         self.on_commit: Callable[[], None] | None = None
 
     async def handle(self, message: InboundMessage) -> TurnResult:
         async with self._locks.hold((message.channel, message.user_id)):
-            return await self._handle_locked(message)
+            # Understanding the text needs no database: do it before the transaction, so the
+            # write lock (SQLite) or the row locks (PostgreSQL) are held only for the I/O.
+            nlu = self.nlu.parse(message.text[: self.max_message_chars])
+            async with self._writer:
+                return await self._handle_locked(message, nlu)
 
-    async def _handle_locked(self, message: InboundMessage) -> TurnResult:
+    async def _handle_locked(self, message: InboundMessage, nlu: NluResult) -> TurnResult:
         now = self.clock()
         async with transaction(self.sessions) as session:
             identity, first_contact = await identities.touch(session, message.channel, message.user_id, now)
-            inbound_id = await message_log.record_inbound(session, identity.id, message)
+            inbound_id = await message_log.record_inbound(
+                session, identity.id, message, act=nlu.act, domain=nlu.domain, confidence=nlu.confidence
+            )
             if inbound_id is None:
                 first = await message_log.existing_inbound_id(session, identity.id, message.message_id or "")
                 replies = await message_log.replies_to(session, first) if first is not None else ()
@@ -81,11 +95,9 @@ class DialogueEngine:
                          len(replies))
                 return TurnResult(replies, duplicate=True)
 
-            nlu = self.nlu.parse(message.text[: self.max_message_chars])
             if nlu.normalized.script in ("hans", "hant"):
                 identity.script = nlu.normalized.script
             identity.language = message.language or nlu.normalized.language
-            await message_log.annotate(session, inbound_id, nlu.act, nlu.domain, nlu.confidence)
             state = await conversations.load(session, identity.id)
             ctx = TurnContext(
                 message=message,
@@ -109,7 +121,7 @@ class DialogueEngine:
             await message_log.record_outbound(session, identity.id, answers, inbound_id, now)
         if self.on_commit is not None:
             self.on_commit()
-        return TurnResult((*(self._localise(r, identity.script) for r in held), *answers))
+        return TurnResult((*held, *answers))
 
     async def _dispatch(self, ctx: TurnContext, session: AsyncSession) -> Outcome:
         text = ctx.message.text

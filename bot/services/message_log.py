@@ -22,9 +22,18 @@ class LoggedMessage:
     author: str | None
 
 
-async def record_inbound(session: AsyncSession, identity_id: int, message: InboundMessage) -> int | None:
-    """Store an inbound message; None when this channel message id was already stored
-    (a retried delivery), so the caller answers with the first reply instead of a second one."""
+async def record_inbound(
+    session: AsyncSession,
+    identity_id: int,
+    message: InboundMessage,
+    *,
+    act: str | None = None,
+    domain: str | None = None,
+    confidence: float | None = None,
+) -> int | None:
+    """Store an inbound message (with what the NLU made of it); None when this channel message
+    id was already stored (a retried delivery), so the caller answers with the first reply
+    instead of a second one."""
     return await insert_ignore(
         session,
         MessageLog.__table__,
@@ -36,6 +45,9 @@ async def record_inbound(session: AsyncSession, identity_id: int, message: Inbou
             "text": message.text,
             "created_at": message.timestamp,
             "author": "user",
+            "act": act,
+            "domain": domain,
+            "confidence": confidence,
         },
         ("identity_id", "direction", "channel_message_id"),
     )
@@ -51,14 +63,6 @@ async def existing_inbound_id(session: AsyncSession, identity_id: int, message_i
             )
         )
     ).scalar_one_or_none()
-
-
-async def annotate(
-    session: AsyncSession, message_id: int, act: str | None, domain: str | None, confidence: float | None
-) -> None:
-    row = await session.get(MessageLog, message_id)
-    if row is not None:
-        row.act, row.domain, row.confidence = act, domain, confidence
 
 
 async def record_outbound(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.messages import Reply
 from bot.storage.dialect import insert_ignore
 from bot.storage.models import ChannelIdentity, MessageLog, Outbox
+from intents.normalize import to_script
 
 
 async def enqueue(
@@ -87,6 +88,13 @@ async def take_held(session: AsyncSession, identity_id: int, now: datetime) -> t
             select(Outbox).where(Outbox.identity_id == identity_id, Outbox.status == "held").order_by(Outbox.id)
         )
     ).scalars().all()
+    replies = []
     for row in rows:
         row.status, row.sent_at = "sent", now
-    return tuple(Reply(str(row.payload.get("text", ""))) for row in rows if row.payload.get("text"))
+        text = str(row.payload.get("text", ""))
+        if text:
+            # Rendered in the user's script here, once: a channel that already rendered it
+            # (a late WeChat answer) marks the payload, and converting twice corrupts text.
+            rendered = row.payload.get("rendered")
+            replies.append(Reply(text if rendered else to_script(text, row.payload.get("script", "hans"))))
+    return tuple(replies)
