@@ -15,6 +15,7 @@ from bot.messages import Reply
 from bot.services.knowledge import log_gap
 from handlers.base import Match, Outcome, TurnContext
 from handlers.texts import Texts
+from handlers.words import bare
 from intents.classifier import NluResult
 from intents.labels import DOMAIN_NAMES_ZH, OUT_OF_SCOPE
 from knowledge.entries import Entry
@@ -25,6 +26,7 @@ CLARIFY_FLOW = "kb_clarify"
 LAST_ENTRY = "kb_last_entry"
 LAST_DOMAIN = "last_domain"  # read by the intake handler
 _DETAIL_WORDS = frozenset({"详情", "详细", "更多", "详细说明", "detail", "details", "more"})
+_YES = frozenset({"是", "是的", "对", "对的", "嗯", "好", "好的", "要", "yes", "y", "ok", "是这个"})
 _CHOICE = re.compile(r"^\s*(?:第\s*)?([1-9])\s*(?:个|条|项)?\s*[.。!！]?\s*$")
 
 
@@ -52,6 +54,9 @@ def compose_answer(result: SearchResult, nlu: NluResult, texts: Texts) -> Compos
         return ComposedAnswer("answer", render_entry(best.entry, texts), best.entry.id, score)
     if result.outcome == "suggest" and result.hits:
         hits = result.hits[:3]
+        if len(hits) == 1:  # one candidate: a yes/no question reads better than a list of one
+            text = texts.render("kb_suggest_one", language, title=hits[0].entry.title)
+            return ComposedAnswer("suggest", text, None, score, (hits[0].entry.id,), choices=("是",))
         text = texts.render("kb_suggest", language, titles=[h.entry.title for h in hits])
         return ComposedAnswer(
             "suggest", text, None, score, tuple(h.entry.id for h in hits),
@@ -74,11 +79,12 @@ class KnowledgeHandler:
 
     def matches(self, ctx: TurnContext) -> Match | None:
         text = ctx.nlu.normalized.text.strip()
-        if ctx.state.flow == SUGGEST_FLOW and (m := _CHOICE.match(text)):
-            index = int(m.group(1)) - 1
+        if ctx.state.flow == SUGGEST_FLOW:
             ids = ctx.state.data.get("ids", [])
-            if index < len(ids):
-                return Match("choice", {"entry_id": ids[index]})
+            if (m := _CHOICE.match(text)) and int(m.group(1)) <= len(ids):
+                return Match("choice", {"entry_id": ids[int(m.group(1)) - 1]})
+            if len(ids) == 1 and bare(text) in _YES:
+                return Match("choice", {"entry_id": ids[0]})
         if ctx.state.flow == CLARIFY_FLOW:
             for domain in ctx.state.data.get("options", []):
                 if DOMAIN_NAMES_ZH[domain] in text:

@@ -1,0 +1,303 @@
+"""The knowledge base the service asks: load validated content, search it, get an entry.
+
+``KnowledgeBase.load`` either returns a complete, searchable index or raises
+``KnowledgeBaseError``: the service keeps its old instance when a reload raises, so broken
+content never replaces a working index. An instance is immutable after construction and safe to
+share between threads and tasks.
+
+``search`` runs: analysis (normalise, codes, jieba, synonyms) → the top 20 candidates by word
+BM25F (title, questions, tags, answer) plus a discounted character BM25 → features against each
+candidate (normalised BM25 scores, rapidfuzz similarity to its closest phrasing, code matches) →
+a fitted softmax over the candidates and "none of these" (``calibration``) → one of three
+outcomes:
+
+* ``answer``  confident: show ``best``'s answer;
+* ``suggest`` plausible but not sure: offer up to three titles ("您是不是想问");
+* ``none``    nothing fits: say so honestly and log the gap.
+
+Query cost is a few sparse row sums and one rapidfuzz call over ~120 short strings: about a
+millisecond at 50,000 entries (see ``bench/kb.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from knowledge import features as featmod
+from knowledge.analysis import Analyzed, Analyzer, raw_terms
+from knowledge.bm25 import Bm25Index, Bm25Params
+from knowledge.calibration import Calibration
+from knowledge.entries import Entry, load_entries
+from knowledge.problems import KnowledgeBaseError, Problem
+from knowledge.synonyms import Synonyms, build, load_groups
+
+__all__ = ["Hit", "KnowledgeBase", "KnowledgeBaseError", "Outcome", "SearchResult"]
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["answer", "suggest", "none"]
+CANDIDATES = 20  # BM25 candidates re-ranked per query
+# Colloquial questions share characters with an entry more often than words ("找人来校一下" has
+# no word of "校准"); a character index adds that evidence at a discount.
+CHAR_PARAMS = Bm25Params(weights=(("chars", 1.0),))
+CHAR_WEIGHT = 0.3
+MAX_CHOICES = 3  # "您是不是想问" never offers more than this
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One entry found for a query; ``score`` is the calibrated probability that it is right."""
+
+    entry: Entry
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """What the dialogue needs: which of the three outcomes, and the entries behind it."""
+
+    outcome: Outcome
+    hits: tuple[Hit, ...] = ()
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+NO_ANSWER = SearchResult("none", ())
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """Candidates of one query in rank order with their probabilities (before the outcome)."""
+
+    indices: np.ndarray
+    logits: np.ndarray
+    probabilities: np.ndarray
+    features: np.ndarray
+    unknown: float = 1.0  # share of the query unknown to the KB
+    analyzed: Analyzed | None = field(default=None, compare=False)
+
+    @property
+    def confidence(self) -> float:
+        """P(the top candidate is the right entry)."""
+        return float(self.probabilities[0]) if len(self.probabilities) else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _AnalyzedEntry:
+    phrasings: tuple[Analyzed, ...]  # title first, then the questions
+    tags: tuple[Analyzed, ...]
+    answer: Analyzed | None
+
+    def doc(self) -> dict[str, list[str]]:
+        """BM25F fields of the entry."""
+        doc = {
+            "title": list(self.phrasings[0].terms),
+            "questions": [t for a in self.phrasings[1:] for t in a.terms],
+            "tags": [t for a in self.tags for t in a.terms],
+        }
+        if self.answer is not None:
+            doc["answer"] = list(self.answer.terms)
+        return doc
+
+    def char_doc(self) -> dict[str, list[str]]:
+        """The characters of the title and the questions (one field of the character index)."""
+        return {"chars": [c for a in self.phrasings for c in a.chars]}
+
+
+class KnowledgeBase:
+    """An immutable, searchable index over validated entries."""
+
+    def __init__(
+        self,
+        entries: Sequence[Entry],
+        synonyms: Synonyms | None = None,
+        calibration: Calibration | None = None,
+        params: Bm25Params | None = None,
+    ) -> None:
+        self._entries: tuple[Entry, ...] = tuple(entries)
+        self._by_id = {e.id: e for e in self._entries}
+        self.analyzer = Analyzer(synonyms)
+        self.calibration = calibration or Calibration.load()
+        self.params = params or Bm25Params()
+        with_answer = dict(self.params.weights).get("answer", 0.0) > 0
+        analyze = self.analyzer.analyze
+        analyzed = [
+            _AnalyzedEntry(
+                tuple(analyze(p) for p in e.phrasings),
+                tuple(analyze(t) for t in e.tags),
+                analyze(e.answer) if with_answer else None,
+            )
+            for e in self._entries
+        ]
+        self._bm25 = Bm25Index([a.doc() for a in analyzed], self.params)
+        self._chars = Bm25Index([a.char_doc() for a in analyzed], CHAR_PARAMS)
+        self._phrasings = self._build_phrasings(analyzed)
+
+    # construction -----------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        directory: Path | str | None = None,
+        synonyms: Path | str | None = None,
+        calibration: Path | str | None = None,
+    ) -> KnowledgeBase:
+        """Load, validate and index a directory of entry files (default: the shipped content).
+
+        Raises KnowledgeBaseError listing the problems when any file or entry is broken.
+        """
+        entries = load_entries(directory)
+        groups = load_groups(synonyms)
+        try:
+            cal = Calibration.load(calibration)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KnowledgeBaseError([Problem(str(calibration), None, "error", f"bad calibration: {exc}")]) from exc
+        return cls(entries, build(groups, raw_terms), cal)
+
+    @classmethod
+    def from_entries(
+        cls,
+        entries: Iterable[Entry],
+        synonym_groups: Sequence[Sequence[str]] | None = None,
+        calibration: Calibration | None = None,
+        params: Bm25Params | None = None,
+    ) -> KnowledgeBase:
+        """Index entries that are already in memory (tests, fitting, the cost bench)."""
+        groups = load_groups() if synonym_groups is None else synonym_groups
+        return cls(list(entries), build(groups, raw_terms), calibration, params)
+
+    @staticmethod
+    def _build_phrasings(analyzed: Sequence[_AnalyzedEntry]) -> featmod.Phrasings:
+        texts: list[str] = []
+        offsets = [0]
+        codes: dict[int, frozenset[str]] = {}
+        for index, entry in enumerate(analyzed):
+            entry_codes: set[str] = set()
+            for a in entry.phrasings:
+                texts.append(a.text)
+                entry_codes.update(a.codes)
+            for a in entry.tags:
+                entry_codes.update(a.codes)
+            offsets.append(len(texts))
+            if entry_codes:
+                codes[index] = frozenset(entry_codes)
+        return featmod.Phrasings(texts=texts, offsets=np.asarray(offsets, dtype=np.int64), codes=codes)
+
+    # lookup -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        return self._entries
+
+    def get(self, entry_id: str) -> Entry | None:
+        return self._by_id.get(entry_id)
+
+    def footprint(self) -> int:
+        """Approximate bytes held by the index itself (not the entries), for the cost bench."""
+        ph = self._phrasings
+        total = self._bm25.nbytes + self._chars.nbytes + ph.offsets.nbytes
+        total += sys.getsizeof(ph.texts) + sum(sys.getsizeof(t) for t in ph.texts)
+        for index in (self._bm25, self._chars):
+            total += sys.getsizeof(index.vocab) + sum(sys.getsizeof(t) for t in index.vocab)
+        return total
+
+    # search -------------------------------------------------------------------------------
+
+    def _query(self, analyzed: Analyzed) -> featmod.Query:
+        vocab, idf = self._bm25.vocab, self._bm25.idf
+        known: dict[int, float] = {}
+        unknown = 0.0
+        for term in dict.fromkeys(analyzed.terms):
+            tid = vocab.get(term)
+            if tid is None:
+                unknown += self._bm25.max_idf
+            else:
+                known[tid] = float(idf[tid])
+        char_ids = self._chars.term_ids(analyzed.chars)
+        return featmod.Query(
+            text=analyzed.text,
+            char_ids=char_ids,
+            char_total=float(sum(self._chars.idf[c] for c in char_ids)),
+            term_ids=list(known),
+            total=sum(known.values()) + unknown,
+            unknown=unknown,
+            codes=frozenset(analyzed.codes),
+        )
+
+    def _candidates(self, query: featmod.Query, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-k entries by word BM25F plus discounted character BM25: indices, word and
+        character scores."""
+        words = self._bm25.scores(query.term_ids)
+        chars = self._chars.scores(query.char_ids)
+        combined = words + CHAR_WEIGHT * chars
+        k = min(k, len(combined))
+        idx = np.argpartition(-combined, k - 1)[:k] if k < len(combined) else np.arange(len(combined))
+        idx = idx[combined[idx] > 0]
+        idx = idx[np.argsort(-combined[idx], kind="stable")]
+        return idx, words[idx], chars[idx]
+
+    def bm25(self, text: str, k: int = 10) -> list[tuple[Entry, float]]:
+        """Word BM25F alone (a baseline for the bench): entries and score over the query's ceiling."""
+        analyzed = self.analyzer.analyze(text)
+        if not analyzed.terms or not self._entries:
+            return []
+        query = self._query(analyzed)
+        indices, scores = self._bm25.top(query.term_ids, k)
+        ceiling = query.total * (self.params.k1 + 1.0) or 1.0
+        return [(self._entries[int(i)], float(s) / ceiling) for i, s in zip(indices, scores, strict=True)]
+
+    def rank(self, text: str, k: int = CANDIDATES) -> Ranked:
+        """Candidates for a text in re-ranked order, with features and probabilities."""
+        analyzed = self.analyzer.analyze(text)
+        nothing = np.empty(0)
+        empty = Ranked(np.empty(0, dtype=np.int64), nothing, nothing, np.empty((0, len(featmod.FEATURES))))
+        if not (analyzed.terms or analyzed.chars) or not self._entries:
+            return empty
+        query = self._query(analyzed)
+        indices, words, chars = self._candidates(query, k)
+        if not len(indices):
+            return empty
+        feats = featmod.compute(query, indices, words, chars, self._phrasings, self.params.k1, CHAR_PARAMS.k1)
+        logits = self.calibration.logits(feats)
+        order = np.argsort(-logits, kind="stable")
+        logits = logits[order]
+        probs = self.calibration.probabilities(logits, query.unknown_share)
+        return Ranked(indices[order], logits, probs, feats[order], query.unknown_share, analyzed)
+
+    def search(self, text: str, limit: int = 3) -> SearchResult:
+        """The outcome for a user's question; never raises on odd input (it answers none)."""
+        try:
+            ranked = self.rank(text if isinstance(text, str) else str(text))
+        except Exception:  # a question must never crash a conversation; the KB logs it
+            log.exception("knowledge search failed for %r", str(text)[:80])
+            return NO_ANSWER
+        if not len(ranked.indices) or limit <= 0:
+            return NO_ANSWER
+        return decide(self._entries, ranked, self.calibration, limit)
+
+
+def decide(entries: Sequence[Entry], ranked: Ranked, cal: Calibration, limit: int = 3) -> SearchResult:
+    """The three outcomes from ranked candidates: answer when the top one is probable enough,
+    else offer the candidates that are (at most three), else none."""
+    hits = [
+        Hit(entries[int(i)], round(float(p), 4))
+        for i, p in zip(ranked.indices[:limit], ranked.probabilities[:limit], strict=True)
+    ]
+    if not hits:
+        return NO_ANSWER
+    if hits[0].score >= cal.answer:
+        return SearchResult("answer", tuple(hits))
+    choices = [h for h in hits[:MAX_CHOICES] if h.score >= cal.suggest]
+    return SearchResult("suggest", tuple(choices)) if choices else NO_ANSWER
