@@ -100,6 +100,9 @@ def test_kb_check_passes_on_the_bundled_content(tmp_path: Path) -> None:
 
 
 def test_kb_gaps_lists_unanswered_questions(tmp_path: Path) -> None:
-    run(["chat", "--user", "bob"], tmp_path, stdin="量子计算机的计量溯源到底该找谁做啊\n")
+    question = "量子计算机的计量溯源到底该找谁做啊"
+    chat = run(["chat", "--user", "bob"], tmp_path, stdin=f"{question}\n{question}\n")
+    assert "答不上来" in chat.stdout
     result = run(["kb", "gaps"], tmp_path)
     assert result.returncode == 0
+    assert question in result.stdout and result.stdout.split()[0] == "2"  # counted, most frequent first
