@@ -22,6 +22,9 @@ class InboundMessage:
     kind: str = "text"  # text | event | image | voice | file | location
     event: str | None = None  # subscribe, unsubscribe, click:<key> ...
     language: str | None = None  # a channel hint; the NLU decides when None
+    # A reference to media the user sent (e.g. "wechat-media:<MediaId>"), attached to the
+    # enterprise's open case as material; the channel knows how to fetch it.
+    attachment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ PUBLIC_EVENTS = {
     "rated": "已评价",
     "closed": "完结归档",
     "cancelled": "已撤回",
+    "attachment": "补充材料",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from bot.services import cases
 from handlers.base import Match, Outcome, TurnContext
 
 
@@ -49,19 +50,31 @@ class ActReplyHandler:
 
 
 class NonTextHandler:
-    """Images, voice, files and locations: say politely what the bot can read."""
+    """Images, voice, files and locations: images and files are attached to the enterprise's
+    open case as materials (with a line on its timeline); otherwise say politely what the bot
+    can read."""
 
     name = "non_text"
     flows: frozenset[str] = frozenset()
     _KIND_NAMES: ClassVar[dict[str, str]] = {
         "image": "图片", "voice": "语音", "file": "文件", "location": "位置", "video": "视频",
     }
+    _MATERIALS = frozenset({"image", "file"})
 
     def matches(self, ctx: TurnContext) -> Match | None:
         return Match(ctx.message.kind) if ctx.message.kind in self._KIND_NAMES else None
 
     async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
-        return Outcome((ctx.say("non_text", kind_name=self._KIND_NAMES[match.reason]),))
+        kind_name = self._KIND_NAMES[match.reason]
+        attachment = ctx.message.attachment
+        if match.reason in self._MATERIALS and attachment and ctx.identity.enterprise_id is not None:
+            open_cases = await cases.open_cases_of_enterprise(ctx.session, ctx.identity.enterprise_id)
+            if open_cases:
+                case = open_cases[0]
+                cases.add_event(case, "attachment", "enterprise", ctx.now, kind_name, media=match.reason,
+                                ref=attachment, channel=ctx.message.channel)
+                return Outcome((ctx.say("material_attached", kind_name=kind_name, number=case.number),))
+        return Outcome((ctx.say("non_text", kind_name=kind_name),))
 
 
 class FallbackHandler:

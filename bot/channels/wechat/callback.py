@@ -91,11 +91,13 @@ def _map(message: BaseMessage, menu: Menu) -> Callback:
     when = datetime.fromtimestamp(create_time, UTC) if create_time > 0 else None
     msg_type = _field(message, "MsgType").lower()
 
-    def inbound(text: str, kind: str, message_id: str, event: str | None = None) -> InboundMessage:
+    def inbound(
+        text: str, kind: str, message_id: str, event: str | None = None, attachment: str | None = None
+    ) -> InboundMessage:
         extra = {"timestamp": when} if when else {}
         return InboundMessage(
             channel=CHANNEL, user_id=openid, text=text, message_id=message_id[:_MAX_ID], kind=kind, event=event,
-            **extra,
+            attachment=attachment, **extra,
         )
 
     if msg_type == "event":
@@ -123,7 +125,8 @@ def _map(message: BaseMessage, menu: Menu) -> Callback:
         text = f"[{_LABELS[msg_type]}] media_id={media}" if media else f"[{_LABELS[msg_type]}]"
         if recognition := _field(message, "Recognition"):  # speech-to-text, when enabled
             text += f" {recognition}"
-        return Callback(openid, account, inbound(text, kind, message_id))
+        attachment = f"wechat-media:{media}" if media else None
+        return Callback(openid, account, inbound(text, kind, message_id, attachment=attachment))
     if msg_type == "location":
         label = _field(message, "Label")
         text = f"[位置] {label} ({_field(message, 'Location_X')},{_field(message, 'Location_Y')})".replace("  ", " ")
