@@ -18,7 +18,7 @@ import yaml
 
 from bot.messages import Reply
 from bot.privacy import mask_name
-from bot.services import cases, enterprises
+from bot.services import cases, enterprises, notices
 from bot.services.enterprises import XIAMEN_DISTRICTS, existing_enterprise, profile_of
 from bot.storage.models import Commissioner
 from handlers.base import Match, Outcome, TurnContext
@@ -29,7 +29,6 @@ from intents.labels import DOMAIN_NAMES_ZH, DOMAINS
 
 INTAKE_FLOW = "intake"
 DATA_FILE = Path(__file__).parent / "data" / "intake.yaml"
-SERVICE_TYPES_FILE = Path(__file__).resolve().parent.parent / "bot" / "data" / "service_types.yaml"
 PROFILE_ORDER = ("name", "credit_code", "contact_name", "mobile", "district")
 CASE_ORDER = ("description", "mode")
 _MIN_CONFIDENCE = 0.5
@@ -59,11 +58,6 @@ def vocabulary() -> IntakeVocabulary:
         fields={k: tuple(sorted(v, key=len, reverse=True)) for k, v in data["fields"].items()},
         modes={k: frozenset(str(w) for w in v) for k, v in data["modes"].items()},
     )
-
-
-@lru_cache(maxsize=1)
-def service_types() -> dict[str, dict[str, Any]]:
-    return yaml.safe_load(SERVICE_TYPES_FILE.read_text(encoding="utf-8"))
 
 
 # --- field parsing: each returns (value, error text key) -----------------------------------------
@@ -272,7 +266,7 @@ class IntakeHandler:
             now=ctx.now, public_url=ctx.policy.public_url,
         )
         ctx.state.clear()
-        service = service_types()[collected["domain"]]
+        service = notices.notice_for(collected["domain"])
         owner = await ctx.session.get(Commissioner, case.assignee_id) if case.assignee_id else None
         return Outcome((ctx.say(
             "intake_submitted", number=case.number, owner=mask_name(owner.name) if owner else "",

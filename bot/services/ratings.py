@@ -71,16 +71,21 @@ async def record_rating(
 async def _low_rating_followup(
     session: AsyncSession, case: ServiceCase, score: int, comment: str | None, now: datetime
 ) -> None:
+    """Open the supervisor's follow-up for a low score (once per rating round), or pass on the
+    comment that explains it."""
     supervisor = await matching.supervisor_for(session, case.owner)
-    add_event(case, "low_rating_followup", "system", now, f"{score} 分，转主管回访",
-              supervisor=supervisor.handle if supervisor else None)
-    if supervisor is not None:
-        text = notifications().render(
-            "low_rating_followup", number=case.number, score=score, comment=comment,
-            owner=case.owner.name if case.owner else "无",
-        )
-        await notify_commissioner(session, supervisor, "low_rating_followup", text, now, case_number=case.number,
-                                  dedup_key=f"low-rating:{case.number}:{case.rating_round}")
+    if comment is None:
+        add_event(case, "low_rating_followup", "system", now, f"{score} 分，转主管回访",
+                  supervisor=supervisor.handle if supervisor else None)
+    if supervisor is None:
+        return
+    text = notifications().render(
+        "low_rating_followup", number=case.number, score=score, comment=comment,
+        owner=case.owner.name if case.owner else "无",
+    )
+    kind, key = ("low_rating_followup", f"low-rating:{case.number}:{case.rating_round}") if comment is None \
+        else ("low_rating_comment", None)
+    await notify_commissioner(session, supervisor, kind, text, now, case_number=case.number, dedup_key=key)
 
 
 async def add_comment(session: AsyncSession, rating_id: int, comment: str, now: datetime) -> None:
@@ -96,13 +101,7 @@ async def add_comment(session: AsyncSession, rating_id: int, comment: str, now: 
     ).scalar_one()
     add_event(case, "rating_comment", "enterprise", now, comment[:2000])
     if rating.score <= LOW_RATING:
-        supervisor = await matching.supervisor_for(session, case.owner)
-        if supervisor is not None:
-            text = notifications().render(
-                "low_rating_followup", number=case.number, score=rating.score, comment=comment,
-                owner=case.owner.name if case.owner else "无",
-            )
-            await notify_commissioner(session, supervisor, "low_rating_comment", text, now, case_number=case.number)
+        await _low_rating_followup(session, case, rating.score, comment, now)
     await archive.archive_case(session, case, now)
 
 
