@@ -49,6 +49,9 @@
 
   function onFrame(frame) {
     if (frame.type === "replies") {
+      // A message re-sent after a reconnect is answered again by the server with the first
+      // answer (same id): show it only once.
+      if (frame.in_reply_to && !pending.has(frame.in_reply_to)) return;
       pending.delete(frame.in_reply_to);
       showReplies(frame.replies);
     } else if (frame.type === "push") {
