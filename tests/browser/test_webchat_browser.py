@@ -39,7 +39,7 @@ async def page(runtime: Runtime) -> AsyncIterator[object]:
     await server.close()
 
 
-async def test_a_visitor_is_welcomed_asks_a_question_and_starts_a_demand(page) -> None:  # noqa: ANN001
+async def test_a_visitor_is_welcomed_asks_a_question_and_starts_a_demand(page) -> None:
     bot_bubbles = page.locator(".msg--in .msg__bubble")
     await bot_bubbles.first.wait_for()
     assert "质量基础设施" in await bot_bubbles.first.inner_text()
@@ -64,7 +64,7 @@ async def test_a_visitor_is_welcomed_asks_a_question_and_starts_a_demand(page) -
         "你好", "我的需求进度", "外观设计专利保护几年？", "我要办理"]
 
 
-async def test_the_conversation_is_still_there_after_a_reload(page) -> None:  # noqa: ANN001
+async def test_the_conversation_is_still_there_after_a_reload(page) -> None:
     await page.locator(".msg--in .msg__bubble").first.wait_for()
     await page.fill("#text", "CCC认证找谁办")
     await page.keyboard.press("Enter")
@@ -75,7 +75,7 @@ async def test_the_conversation_is_still_there_after_a_reload(page) -> None:  # 
     assert await page.locator(".msg--out .msg__bubble").count() == 2  # 你好 and the question, nothing resent
 
 
-async def test_text_from_the_user_is_never_rendered_as_html(page) -> None:  # noqa: ANN001
+async def test_text_from_the_user_is_never_rendered_as_html(page) -> None:
     await page.locator(".msg--in .msg__bubble").first.wait_for()
     await page.fill("#text", "<img src=x onerror=\"document.title='pwned'\">")
     await page.keyboard.press("Enter")
