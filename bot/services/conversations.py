@@ -18,6 +18,8 @@ class DialogueState:
 
     flow: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # The row it was loaded from, so saving is one UPDATE and not a second SELECT first.
+    row: ConversationState | None = field(default=None, repr=False, compare=False)
 
     def enter(self, flow: str, **data: Any) -> None:
         self.flow = flow
@@ -37,11 +39,11 @@ async def load(session: AsyncSession, identity_id: int) -> DialogueState:
     row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None:
         return DialogueState()
-    return DialogueState(flow=row.flow, data=dict(row.data or {}))
+    return DialogueState(flow=row.flow, data=dict(row.data or {}), row=row)
 
 
 async def save(session: AsyncSession, identity_id: int, state: DialogueState) -> None:
-    row = await session.get(ConversationState, identity_id)
+    row = state.row if state.row is not None else await session.get(ConversationState, identity_id)
     if row is None:
         session.add(ConversationState(identity_id=identity_id, flow=state.flow, data=state.data, version=1))
         return
