@@ -17,18 +17,11 @@ from typing import Any
 
 import yaml
 
+from intents.labels import DOMAINS as SERVICE_DOMAINS
 from knowledge.problems import KnowledgeBaseError, Problem, errors
 
-DOMAINS: tuple[str, ...] = (
-    "metrology",
-    "standards",
-    "testing",
-    "certification",
-    "quality",
-    "ip",
-    "branding",
-    "platform",
-)
+#: The seven service domains of the NLU, plus entries about the platform itself.
+DOMAINS: tuple[str, ...] = (*SERVICE_DOMAINS, "platform")
 ENTRIES_DIR = Path(__file__).parent / "data" / "entries"
 
 _ID = re.compile(r"^[a-z]+\.[a-z0-9]+(?:-[a-z0-9]+)*$")
