@@ -15,10 +15,11 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import __version__, cli_cases
+from bot import __version__, cli_staff_parsers
 from bot.config import ConfigError, Settings, load_settings
 
 
@@ -167,8 +168,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from knowledge.retriever import KnowledgeBase
 
     settings = _settings(args)
-    nlu = Nlu.load(settings.cache_dir)
-    kb = KnowledgeBase.load(settings.kb_dir)
+    # The two loads are independent and the NLU's solver releases the GIL: overlap them.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        loading_kb = pool.submit(KnowledgeBase.load, settings.kb_dir)
+        nlu = Nlu.load(settings.cache_dir)
+        kb = loading_kb.result()
     texts = load_texts()
 
     def answer(text: str) -> dict[str, Any]:
@@ -249,6 +253,12 @@ def cmd_wechat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_staff_command(args: argparse.Namespace) -> int:
+    from bot import cli_cases  # the database stack, imported only for the commands that use it
+
+    return int(getattr(cli_cases, args.handler)(args, _settings(args)))
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -294,9 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     wechat_sub.add_parser("menu", help="create the custom menu from bot/channels/wechat/menu.yaml")
     wechat.set_defaults(func=cmd_wechat)
 
-    cli_cases.add_parsers(sub)
-    for name in ("case", "complaint", "commissioner", "demo", "jobs"):
-        sub.choices[name].set_defaults(func=lambda args: args.handler(args, _settings(args)))
+    cli_staff_parsers.add_parsers(sub)
+    for name in cli_staff_parsers.STAFF_COMMANDS:
+        sub.choices[name].set_defaults(func=_run_staff_command)
     return parser
 
 

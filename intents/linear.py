@@ -15,6 +15,8 @@ temperature, so that
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -230,13 +232,21 @@ def out_of_fold_logits(
     class_index = {c: i for i, c in enumerate(classes)}
     logits = np.zeros((len(y), len(classes)))
     y_arr = np.array(y)
-    for held in stratified_folds(y, cfg.folds, cfg.seed):
+
+    def fold_logits(held: np.ndarray) -> np.ndarray:
         train_idx = np.setdiff1d(np.arange(len(y)), held)
         sub_classes, w, b = _fit_svm(x[train_idx], y_arr[train_idx].tolist(), cfg)
         cols = [class_index[c] for c in sub_classes]
         z = np.full((len(held), len(classes)), -30.0)
         z[:, cols] = x[held] @ w + b
-        logits[held] = z
+        return z
+
+    # liblinear releases the GIL, so the independent folds train in parallel on several cores;
+    # each fold is seeded, so the result does not depend on the scheduling.
+    folds = stratified_folds(y, cfg.folds, cfg.seed)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(folds), os.cpu_count() or 1))) as pool:
+        for held, z in zip(folds, pool.map(fold_logits, folds), strict=True):
+            logits[held] = z
     return logits
 
 

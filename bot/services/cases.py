@@ -26,20 +26,12 @@ from sqlalchemy.orm import selectinload
 
 from bot.privacy import mask_name
 from bot.services import matching, outbox
+from bot.services.case_states import MODE_ZH, OPEN_STATUSES, STATUS_ZH
 from bot.services.numbering import CASE_SERIES, next_number
 from bot.storage.models import CaseEvent, ChannelIdentity, Commissioner, Enterprise, ServiceCase
 from bot.texts import notifications
 from intents.labels import DOMAIN_NAMES_ZH
 
-STATUS_ZH = {
-    "new": "待受理",
-    "accepted": "办理中",
-    "resolved": "已办结待评价",
-    "closed": "已完结",
-    "cancelled": "已撤回",
-}
-OPEN_STATUSES = ("new", "accepted")
-MODE_ZH = {"online": "线上服务", "onsite": "上门服务"}
 GENERAL_DOMAIN = "general"  # consultations opened by a handoff before any demand was classified
 
 

@@ -1,0 +1,87 @@
+"""The argument parsers of the staff commands (``qibot case``, ``complaint``, ``commissioner``,
+``demo``, ``jobs``). Kept apart from their implementations in :mod:`bot.cli_cases` so that
+``qibot nlu`` and ``qibot ask`` start without importing the database stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.services.case_states import STATUS_ZH
+
+STAFF_COMMANDS = ("case", "complaint", "commissioner", "demo", "jobs")
+
+
+def add_parsers(sub: Any) -> None:
+    case = sub.add_parser("case", help="cases: list (ledger), show, accept, reply, transfer, resolve, reopen, ...")
+    case_sub = case.add_subparsers(dest="case_command", required=True)
+    listing = case_sub.add_parser("list", help="the work ledger, filterable")
+    listing.add_argument("--status", choices=list(STATUS_ZH))
+    listing.add_argument("--domain")
+    listing.add_argument("--district")
+    listing.add_argument("--commissioner", help="handle of the owner (or assignee)")
+    listing.add_argument("--since", help="YYYY-MM-DD")
+    listing.add_argument("--until", help="YYYY-MM-DD (exclusive)")
+    for name, helptext in (("show", "one case with its timeline"), ("accept", "take the case (首问负责制)"),
+                           ("end-live", "end the live handoff"), ("export", "write the archive file (masked)"),
+                           ("delete-archive", "delete an archive past its retention period")):
+        p = case_sub.add_parser(name, help=helptext)
+        p.add_argument("number")
+        p.add_argument("--as", dest="actor", help="act as this commissioner (default: the case owner)")
+        if name == "show":
+            p.add_argument("--full", action="store_true", help="show contact details unmasked")
+        if name == "export":
+            p.add_argument("--out")
+    reply = case_sub.add_parser("reply", help="message the enterprise in its own channel")
+    reply.add_argument("number")
+    reply.add_argument("text", nargs="+")
+    reply.add_argument("--as", dest="actor")
+    transfer = case_sub.add_parser("transfer", help="hand the case to another commissioner, with a reason")
+    transfer.add_argument("number")
+    transfer.add_argument("--to", required=True)
+    transfer.add_argument("--reason", required=True)
+    transfer.add_argument("--as", dest="actor")
+    resolve = case_sub.add_parser("resolve", help="mark done; the enterprise is asked for a rating")
+    resolve.add_argument("number")
+    resolve.add_argument("summary", nargs="+")
+    resolve.add_argument("--as", dest="actor")
+    resolve.add_argument("--institution", type=int, help="id of the institution that served")
+    resolve.add_argument("--expert", type=int, help="id of the expert that served")
+    reopen = case_sub.add_parser("reopen", help="reopen a resolved or closed case")
+    reopen.add_argument("number")
+    reopen.add_argument("--reason", required=True)
+    reopen.add_argument("--as", dest="actor")
+    case.set_defaults(handler="cmd_case")
+
+    complaint = sub.add_parser("complaint", help="complaints: list, reply")
+    complaint_sub = complaint.add_subparsers(dest="complaint_command", required=True)
+    clist = complaint_sub.add_parser("list")
+    clist.add_argument("--status", choices=["open", "replied", "closed"])
+    creply = complaint_sub.add_parser("reply")
+    creply.add_argument("number")
+    creply.add_argument("text", nargs="+")
+    creply.add_argument("--as", dest="actor", default="management")
+    complaint.set_defaults(handler="cmd_complaint")
+
+    people = sub.add_parser("commissioner", help="commissioners: list, duty on|off, link-code, set-wecom, unlink")
+    people_sub = people.add_subparsers(dest="commissioner_command", required=True)
+    people_sub.add_parser("list")
+    duty = people_sub.add_parser("duty")
+    duty.add_argument("handle")
+    duty.add_argument("state", choices=["on", "off"])
+    link_code = people_sub.add_parser("link-code", help="one-time code to link Telegram or WeCom (15 minutes)")
+    link_code.add_argument("handle")
+    set_wecom = people_sub.add_parser("set-wecom", help="set the commissioner's WeCom UserID")
+    set_wecom.add_argument("handle")
+    set_wecom.add_argument("user_id")
+    unlink = people_sub.add_parser("unlink", help="stop messenger notifications to the commissioner")
+    unlink.add_argument("handle")
+    unlink.add_argument("messenger", choices=["telegram", "wecom", "all"])
+    people.set_defaults(handler="cmd_commissioner")
+
+    demo_parser = sub.add_parser("demo", help="demo data")
+    demo_sub = demo_parser.add_subparsers(dest="demo_command", required=True)
+    demo_sub.add_parser("load", help="load sample sites, commissioners, institutions and experts")
+    demo_parser.set_defaults(handler="cmd_demo")
+
+    jobs = sub.add_parser("jobs", help="run the periodic jobs and the outbox dispatcher once (cron-friendly)")
+    jobs.set_defaults(handler="cmd_jobs")
