@@ -312,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "serve":  # serve configures logging from its settings
+        from bot.privacy import configure_logging
+
+        configure_logging("WARNING")  # masked like the service's: no tool prints a phone number
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
