@@ -9,6 +9,7 @@
   const sendButton = document.getElementById("send");
   const status = document.getElementById("status");
   const pending = new Map(); // id -> text, waiting for an answer
+  const posting = new Set(); // ids whose answer is coming back on an HTTP POST in flight
   let socket = null;
   let retryDelay = 1000;
 
@@ -62,15 +63,20 @@
   }
 
   async function postMessage(id, text) {
-    const response = await fetch("/api/chat/messages", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ id, text }),
-      credentials: "same-origin",
-    });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.error || response.statusText);
-    onFrame(body);
+    posting.add(id);
+    try {
+      const response = await fetch("/api/chat/messages", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ id, text }),
+        credentials: "same-origin",
+      });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error || response.statusText);
+      onFrame(body);
+    } finally {
+      posting.delete(id);
+    }
   }
 
   function send(text) {
@@ -98,7 +104,10 @@
       status.textContent = "";
       retryDelay = 1000;
       // Re-send anything that was in flight when the connection dropped; same ids, so no duplicates.
-      for (const [id, text] of pending) socket.send(JSON.stringify({ type: "message", id, text }));
+      // (Not those whose POST is still in flight: their answer, with its buttons, comes from it.)
+      for (const [id, text] of pending) {
+        if (!posting.has(id)) socket.send(JSON.stringify({ type: "message", id, text }));
+      }
     });
     socket.addEventListener("message", (event) => {
       try { onFrame(JSON.parse(event.data)); } catch (e) { /* ignore malformed frames */ }
