@@ -11,12 +11,13 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from fakes.telegram_server import FakeTelegram
-from sqlalchemy import select
 
 from bot.runtime import Runtime
 from bot.services import cases, identities
 from bot.storage.db import transaction
-from bot.storage.models import Commissioner, Enterprise, ServiceCase
+from bot.storage.models import Commissioner, Enterprise
+from tests.channels.staff_helpers import commissioner as commissioner  # re-exported for the tests
+from tests.channels.staff_helpers import load_case as load_case
 
 TOKEN = "123456789:AAtest-token_for-the-fake-server0"
 SECRET = "webhook-secret_123"
@@ -110,13 +111,3 @@ async def new_case(runtime: Runtime, external_id: str = "ent-1", channel: str = 
             district="思明", now=now, public_url=runtime.settings.public_url,
         )
         return case.number
-
-
-async def load_case(runtime: Runtime, number: str) -> ServiceCase:
-    async with transaction(runtime.sessions) as session:
-        return await cases.require_case(session, number)
-
-
-async def commissioner(runtime: Runtime, handle: str = "wang") -> Commissioner:
-    async with transaction(runtime.sessions) as session:
-        return (await session.execute(select(Commissioner).where(Commissioner.handle == handle))).scalar_one()

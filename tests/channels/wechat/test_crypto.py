@@ -15,33 +15,12 @@ from wechatpy.utils import check_signature
 from bot.channels.wechat.crypto import CallbackCrypto, CallbackRejected, same, signature
 
 # wechatpy tests/test_crypto.py (the WeCom class; the Official Account class shares its base).
-VEC_TOKEN = "123456"
-VEC_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
-VEC_ID = "wx49f0ab532d5d035a"
-VEC_TIMESTAMP = "1411525903"
-VEC_NONCE = "461056294"
-VEC_DECRYPT_SIGNATURE = "74d92dfeb87ba7c714f89d98870ae5eb62dff26d"
-VEC_CIPHERTEXT = (
-    "RgqEoJj5A4EMYlLvWO1F86ioRjZfaex/gePD0gOXTxpsq5Yj4GNglrBb8I2BAJVODGajiFnXBu7mCPatfjsu6IHCrsTyeDXzF6Bv283dGymzxh"
-    "6ydJRvZsryDyZbLTE7rhnus50qGPMfp2wASFlzEgMW9z1ef/RD8XzaFYgm7iTdaXpXaG4+BiYyolBug/gYNx410cvkKR2/nPwBiT+P4hIiOAQq"
-    "Gp/TywZBtDh1yCF2KOd0gpiMZ5jSw3e29mTvmUHzkVQiMS6td7vXUaWOMZnYZlF3So2SjHnwh4jYFxdgpkHHqIrH/54SNdshoQgWYEvccTKe7"
-    "FS709/5t6NMxuGhcUGAPOQipvWTT4dShyqio7mlsl5noTrb++x6En749zCpQVhDpbV6GDnTbcX2e8K9QaNWHp91eBdCRxthuL0="
-)
-VEC_REPLY = """<xml>
-<MsgType><![CDATA[text]]></MsgType>
-<Content><![CDATA[test]]></Content>
-<FromUserName><![CDATA[wx49f0ab532d5d035a]]></FromUserName>
-<ToUserName><![CDATA[messense]]></ToUserName>
-<AgentID>1</AgentID>
-<CreateTime>1411525903</CreateTime>
-</xml>"""
-VEC_ENCRYPTED = (
-    "9s4gMv99m88kKTh/H8IdkOiMg6bisoy3ypwy9H4hvSPe9nsGaqyw5hhSjdYbcrKk+j3nba4HMOTzHrluLBYqxgNcBqGsL8GqxlhZgURnAtObve"
-    "sEl5nZ+uBE8bviY0LWke8Zy9V/QYKxNV2FqllNXcfmstttyIkMKCCmVbCFM2JTF5wY0nFhHZSjPUL2Q1qvSUCUld+/WIXrx0oyKQmpB6o8NRrr"
-    "NrsDf03oxI1p9FxUgMnwKKZeOA/uu+2IEvEBtb7muXsVbwbgX05UPPJvFurDXafG0RQyPR+mf1nDnAtQmmNOuiR5MIkdQ39xn1vWwi1O5oazP"
-    "oQJz0nTYjxxEE8kv3kFxtAGVRe3ypD3WeK2XeFYFMNMpatF9XiKzHo3"
-)
-VEC_ENCRYPTED_SIGNATURE = "407518b7649e86ef23978113f92d27afa9296533"
+from tests.channels import wechatpy_vectors as _v
+
+VEC_TOKEN, VEC_KEY, VEC_ID = _v.TOKEN, _v.AES_KEY, _v.RECEIVER_ID
+VEC_TIMESTAMP, VEC_NONCE = _v.MESSAGE_TIMESTAMP, _v.MESSAGE_NONCE
+VEC_DECRYPT_SIGNATURE, VEC_CIPHERTEXT = _v.MESSAGE_SIGNATURE, _v.MESSAGE_ENCRYPT
+VEC_REPLY, VEC_ENCRYPTED, VEC_ENCRYPTED_SIGNATURE = _v.REPLY, _v.REPLY_ENCRYPT, _v.REPLY_SIGNATURE
 
 
 def vector_crypto(**kw: object) -> CallbackCrypto:

@@ -12,13 +12,14 @@ from typing import Any
 import xmltodict
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.runtime import Runtime
 from bot.services import cases, identities
 from bot.storage.db import transaction
-from bot.storage.models import Commissioner, Enterprise, ServiceCase
+from bot.storage.models import Commissioner, Enterprise
+from tests.channels.staff_helpers import commissioner as commissioner  # re-exported for the tests
+from tests.channels.staff_helpers import load_case as load_case
 
 # The published WeCom vector of wechatpy's tests/test_crypto.py (token, EncodingAESKey, CorpID).
 TOKEN = "123456"
@@ -97,13 +98,3 @@ async def new_case(runtime: Runtime, external_id: str = "ent-1") -> str:
             public_url=runtime.settings.public_url,
         )
         return case.number
-
-
-async def load_case(runtime: Runtime, number: str) -> ServiceCase:
-    async with transaction(runtime.sessions) as session:
-        return await cases.require_case(session, number)
-
-
-async def commissioner(runtime: Runtime, handle: str = "wang") -> Commissioner:
-    async with transaction(runtime.sessions) as session:
-        return (await session.execute(select(Commissioner).where(Commissioner.handle == handle))).scalar_one()
