@@ -95,9 +95,12 @@ class DialogueEngine:
                          len(replies))
                 return TurnResult(replies, duplicate=True)
 
-            if nlu.normalized.script in ("hans", "hant"):
+            # Assigned only on change: an unchanged assignment still costs the ORM a flush.
+            if nlu.normalized.script in ("hans", "hant") and identity.script != nlu.normalized.script:
                 identity.script = nlu.normalized.script
-            identity.language = message.language or nlu.normalized.language
+            language = message.language or nlu.normalized.language
+            if identity.language != language:
+                identity.language = language
             state = await conversations.load(session, identity.id)
             ctx = TurnContext(
                 message=message,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import ConversationState
@@ -20,6 +21,9 @@ class DialogueState:
     data: dict[str, Any] = field(default_factory=dict)
     # The row it was loaded from, so saving is one UPDATE and not a second SELECT first.
     row: ConversationState | None = field(default=None, repr=False, compare=False)
+    # What load() found, to skip the write when a turn changed nothing (most questions). None
+    # for a state built by hand: saving that always writes, whatever is stored.
+    loaded: tuple[str | None, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def enter(self, flow: str, **data: Any) -> None:
         self.flow = flow
@@ -33,16 +37,21 @@ class DialogueState:
 async def load(session: AsyncSession, identity_id: int) -> DialogueState:
     """Load (and, on PostgreSQL, row-lock) the user's state so concurrent workers serialise
     on one user's turns instead of overwriting each other."""
-    stmt = select(ConversationState).where(ConversationState.identity_id == identity_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    stmt = _LOAD_LOCKED if session.get_bind().dialect.name == "postgresql" else _LOAD
+    row = (await session.execute(stmt, {"identity_id": identity_id})).scalar_one_or_none()
     if row is None:
-        return DialogueState()
-    return DialogueState(flow=row.flow, data=dict(row.data or {}), row=row)
+        return DialogueState(loaded=(None, {}))
+    data = dict(row.data or {})
+    return DialogueState(flow=row.flow, data=data, row=row, loaded=(row.flow, copy.deepcopy(data)))
+
+
+_LOAD = select(ConversationState).where(ConversationState.identity_id == bindparam("identity_id"))
+_LOAD_LOCKED = _LOAD.with_for_update()
 
 
 async def save(session: AsyncSession, identity_id: int, state: DialogueState) -> None:
+    if state.loaded is not None and (state.flow, state.data) == state.loaded:
+        return  # unchanged since load(): no write (an absent row and an empty state mean the same)
     row = state.row if state.row is not None else await session.get(ConversationState, identity_id)
     if row is None:
         session.add(ConversationState(identity_id=identity_id, flow=state.flow, data=state.data, version=1))

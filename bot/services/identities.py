@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.storage.dialect import insert_ignore
 from bot.storage.models import ChannelIdentity
@@ -31,15 +32,23 @@ async def touch(
         ) is not None
         identity = await find(session, channel, external_id)
         assert identity is not None
-    identity.last_inbound_at = now
+    # One direct UPDATE instead of a dirty attribute: the ORM's flush costs several times the
+    # statement, and this runs on every message.
+    await session.execute(_TOUCH, {"identity_id": identity.id, "now": now})
+    set_committed_value(identity, "last_inbound_at", now)
     return identity, created
 
 
+# Prebuilt: every message runs these, and building a statement costs more than running it.
+_FIND = select(ChannelIdentity).where(
+    ChannelIdentity.channel == bindparam("channel"), ChannelIdentity.external_id == bindparam("external_id")
+)
+_TOUCH = (
+    update(ChannelIdentity.__table__)
+    .where(ChannelIdentity.__table__.c.id == bindparam("identity_id"))
+    .values(last_inbound_at=bindparam("now"))
+)
+
+
 async def find(session: AsyncSession, channel: str, external_id: str) -> ChannelIdentity | None:
-    return (
-        await session.execute(
-            select(ChannelIdentity).where(
-                ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
-            )
-        )
-    ).scalar_one_or_none()
+    return (await session.execute(_FIND, {"channel": channel, "external_id": external_id})).scalar_one_or_none()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Reply
@@ -79,15 +79,17 @@ async def message_enterprise(
     )
 
 
+# Prebuilt: asked on every message.
+_HELD = (
+    select(Outbox).where(Outbox.identity_id == bindparam("identity_id"), Outbox.status == "held").order_by(Outbox.id)
+)
+
+
 async def take_held(session: AsyncSession, identity_id: int, now: datetime) -> tuple[Reply, ...]:
     """Messages that could not be pushed to this user: handed over now, before the reply to
     the user's new message, and marked sent. (Pending rows are left to the dispatcher, which
     may be sending them at this very moment.)"""
-    rows = (
-        await session.execute(
-            select(Outbox).where(Outbox.identity_id == identity_id, Outbox.status == "held").order_by(Outbox.id)
-        )
-    ).scalars().all()
+    rows = (await session.execute(_HELD, {"identity_id": identity_id})).scalars().all()
     replies = []
     for row in rows:
         row.status, row.sent_at = "sent", now

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +15,21 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from bot.storage.sqlite_inline import InlineConnection
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers run beside the single writer; foreign keys are off by default in SQLite;
-    a busy timeout turns momentary write contention into a short wait instead of an error."""
+    """WAL lets readers run beside the single writer and makes commits cheap (no fsync with
+    synchronous=NORMAL; the checkpoint syncs); foreign keys are off by default in SQLite. Lock
+    waits (the busy timeout) are handled by the inline connection, off the event loop."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -33,7 +39,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        database = parsed.database or ":memory:"
+        # Statements run on the event loop; only lock waits go to a thread (see sqlite_inline).
+        engine = create_async_engine(
+            url, echo=echo,
+            async_creator=partial(InlineConnection.connect, database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS),
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +15,22 @@ def _insert(session: AsyncSession, table: Table) -> Any:
     name = session.get_bind().dialect.name
     module = postgresql if name == "postgresql" else sqlite
     return module.insert(table)
+
+
+@lru_cache(maxsize=64)
+def _insert_ignore_statement(
+    dialect: str, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], returning: str
+) -> Any:
+    """Built once per shape and run with parameters: building a statement costs more than
+    running it (message ids are claimed this way on every turn), and a prebuilt statement
+    also keeps its SQLAlchemy cache key."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(table)
+        .values({name: bindparam(name) for name in columns})
+        .on_conflict_do_nothing(index_elements=list(conflict))
+        .returning(table.c[returning])
+    )
 
 
 async def insert_ignore(
@@ -29,8 +46,10 @@ async def insert_ignore(
     Claiming a key this way is atomic in the database, so two concurrent deliveries of the same
     message cannot both win, and no failed INSERT poisons a PostgreSQL transaction.
     """
-    stmt = _insert(session, table).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
-    result = await session.execute(stmt.returning(table.c[returning]))
+    stmt = _insert_ignore_statement(
+        session.get_bind().dialect.name, table, tuple(sorted(values)), tuple(conflict), returning
+    )
+    result = await session.execute(stmt, dict(values))
     return result.scalar_one_or_none()
 
 
