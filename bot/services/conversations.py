@@ -52,7 +52,9 @@ _LOAD_LOCKED = _LOAD.with_for_update()
 async def save(session: AsyncSession, identity_id: int, state: DialogueState) -> None:
     if state.loaded is not None and (state.flow, state.data) == state.loaded:
         return  # unchanged since load(): no write (an absent row and an empty state mean the same)
-    row = state.row if state.row is not None else await session.get(ConversationState, identity_id)
+    row = state.row
+    if row is None and state.loaded is None:  # built by hand: whatever is stored is replaced
+        row = await session.get(ConversationState, identity_id)
     if row is None:
         session.add(ConversationState(identity_id=identity_id, flow=state.flow, data=state.data, version=1))
         return

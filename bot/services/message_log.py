@@ -79,7 +79,7 @@ async def record_outbound(
     # would cost several times the statement on every message.
     rows = [
         {"identity_id": identity_id, "direction": "out", "text": reply.text, "reply_to_id": reply_to_id,
-         "created_at": now, "author": author, "kind": "text"}
+         "created_at": now, "author": author, "kind": "text", "choices": list(reply.choices) or None}
         for reply in replies
     ]
     await session.execute(_INSERT_LOG, rows[0] if len(rows) == 1 else rows)  # one row: no executemany path
@@ -90,9 +90,9 @@ _INSERT_LOG = insert(MessageLog.__table__)
 
 async def replies_to(session: AsyncSession, inbound_id: int) -> tuple[Reply, ...]:
     rows = await session.execute(
-        select(MessageLog.text).where(MessageLog.reply_to_id == inbound_id).order_by(MessageLog.id)
+        select(MessageLog.text, MessageLog.choices).where(MessageLog.reply_to_id == inbound_id).order_by(MessageLog.id)
     )
-    return tuple(Reply(text=text) for text in rows.scalars())
+    return tuple(Reply(text=text, choices=tuple(choices or ())) for text, choices in rows)
 
 
 async def transcript(session: AsyncSession, identity_id: int, limit: int = 200) -> list[LoggedMessage]:

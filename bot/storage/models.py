@@ -148,6 +148,8 @@ class MessageLog(TimestampMixin, Base):
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("message_log.id", ondelete="SET NULL"))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("service_case.id", ondelete="SET NULL"))
     author: Mapped[str | None] = mapped_column(String(60))  # bot | commissioner:<handle> | system
+    # Tap-choices of a bot reply, so a retried delivery replays the answer exactly as first sent.
+    choices: Mapped[list[Any] | None] = mapped_column()
 
 
 class CaseCounter(Base):

@@ -48,9 +48,8 @@ async def test_a_retried_post_is_answered_once(client: TestClient, runtime: Runt
     await open_session(client)
     first = await (await client.post("/api/chat/messages", json={"text": "CCC认证找谁办", "id": "same"})).json()
     again = await (await client.post("/api/chat/messages", json={"text": "CCC认证找谁办", "id": "same"})).json()
-    assert again["duplicate"] is True and again["replies"] == [
-        {"text": r["text"], "choices": []} for r in first["replies"]
-    ]
+    assert any(r["choices"] for r in first["replies"])
+    assert again["duplicate"] is True and again["replies"] == first["replies"]  # choices included
 
 
 async def test_history_shows_the_conversation_after_a_reload(client: TestClient) -> None:

@@ -184,6 +184,15 @@ async def test_concurrent_and_late_retries_get_one_identical_answer(
     assert await outbox_rows(runtime) == [] and fake.sent == []
 
 
+async def test_a_retry_after_the_answer_replays_it_with_its_choices(wechat: WeChatServers, runtime: Runtime) -> None:
+    user = wechat.user()
+    first = await wechat.say(user, "CCC认证找谁办", "300101")
+    again = await wechat.say(user, "CCC认证找谁办", "300101")
+    assert first is not None and "· 1" in first  # suggestions offered as choices to type
+    assert again == first  # the replay is the whole answer, choices included
+    assert await inbound_count(runtime, "300101") == 1
+
+
 async def test_a_slow_engine_answers_success_then_pushes_once(
     aiohttp_client: Any, runtime: Runtime, fake: FakeWeChat
 ) -> None:
