@@ -15,7 +15,9 @@ than an HTTP client library, so it does not cap the floor), with requests signed
 by wechatpy beforehand. Every request comes from one of 5,000 openids with a distinct MsgId and
 one of a few dozen realistic questions, so the engine really stores and answers each message.
 Reported: messages/second, p50/p99 latency, non-200 or non-passive answers, and the server
-process's CPU use (100 % = one core busy: the server, not the client, is the limit).
+processes' CPU use (100 % = one core busy: the server, not the client, is the limit).
+``--workers N`` runs the full app as N processes sharing the port (SO_REUSEPORT), as a deployment
+with several workers would; the floor stays one process.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import hashlib
 import logging
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -82,7 +85,7 @@ async def serve_floor(port_file: Path) -> None:
 
 
 async def serve_full(port_file: Path, data_dir: Path, cache_dir: Path, stub_engine: bool = False,
-                     database_url: str = "") -> None:
+                     database_url: str = "", port: int = 0) -> None:
     from aiohttp import web  # noqa: F401  (imported for symmetry; create_app builds the app)
 
     from bot.app import create_app
@@ -114,18 +117,19 @@ async def serve_full(port_file: Path, data_dir: Path, cache_dir: Path, stub_engi
 
         runtime.dialogue.handle = handle  # type: ignore[method-assign]
     try:
-        await _run(create_app(settings, runtime), port_file)
+        await _run(create_app(settings, runtime), port_file, port)
     finally:
         await runtime.close()
 
 
-async def _run(app: object, port_file: Path) -> None:
+async def _run(app: object, port_file: Path, port: int = 0) -> None:
     from aiohttp import web
 
     assert isinstance(app, web.Application)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    # A given port is shared by several worker processes (SO_REUSEPORT: the kernel spreads connections).
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024, reuse_port=bool(port))
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     partial = port_file.with_suffix(".tmp")
@@ -187,8 +191,12 @@ def build_requests(port: int, count: int, first_id: int) -> list[bytes]:
     return requests
 
 
+def _cpu_seconds(servers: list[psutil.Process]) -> float:
+    return sum(sum(server.cpu_times()[:2]) for server in servers)
+
+
 async def load(port: int, requests: list[bytes], concurrency: int, seconds: float, warmup: float,
-               server: psutil.Process) -> tuple[int, float, list[float], int, float]:
+               servers: list[psutil.Process]) -> tuple[int, float, list[float], int, float]:
     latencies: list[float] = []
     bad = 0
     index = 0
@@ -219,7 +227,7 @@ async def load(port: int, requests: list[bytes], concurrency: int, seconds: floa
                 elapsed = time.perf_counter() - sent
                 if loop.time() >= measure_from:
                     if cpu_start is None:
-                        cpu_start = sum(server.cpu_times()[:2])
+                        cpu_start = _cpu_seconds(servers)
                     counted += 1
                     latencies.append(elapsed)
                     if not head.startswith(b"HTTP/1.1 200") or b"<Encrypt>" not in body[:40]:
@@ -229,17 +237,23 @@ async def load(port: int, requests: list[bytes], concurrency: int, seconds: floa
 
     await asyncio.gather(*(connection() for _ in range(concurrency)))
     wall = min(loop.time(), stop_at) - measure_from
-    cpu = (sum(server.cpu_times()[:2]) - (cpu_start or 0.0)) / wall if wall > 0 else 0.0
+    cpu = (_cpu_seconds(servers) - (cpu_start or 0.0)) / wall if wall > 0 else 0.0
     return counted, wall, latencies, bad, cpu
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def start_server(
-    target: str, work: Path, cache_dir: Path, profile: Path | None, database_url: str
+    target: str, work: Path, cache_dir: Path, profile: Path | None, database_url: str, port: int = 0, worker: int = 0
 ) -> tuple[subprocess.Popen[bytes], int]:
-    port_file = work / f"{target}.port"
+    port_file = work / f"{target}-{worker}.port"
     port_file.unlink(missing_ok=True)
     cmd = [sys.executable, __file__, "--serve", target, "--port-file", str(port_file),
-           "--data-dir", str(work / f"{target}-data"), "--cache-dir", str(cache_dir)]
+           "--data-dir", str(work / f"{target}-data"), "--cache-dir", str(cache_dir), "--port", str(port)]
     if profile is not None:
         cmd += ["--profile", str(profile.resolve())]
     if database_url:
@@ -285,7 +299,11 @@ def main() -> int:
     parser.add_argument("--database-url", default="",
                         help="run the full app on this (empty, disposable) database instead of SQLite in a temp dir")
     parser.add_argument("--serve", choices=("floor", "channel", "full"), help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="run the full app as this many processes sharing the port (SO_REUSEPORT); the floor "
+                             "stays one process")
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -294,17 +312,19 @@ def main() -> int:
         asyncio.run(serve_floor(args.port_file))
         return 0
     if args.serve == "channel":
-        asyncio.run(serve_full(args.port_file, args.data_dir, args.cache_dir, stub_engine=True))
+        asyncio.run(serve_full(args.port_file, args.data_dir, args.cache_dir, stub_engine=True, port=args.port))
         return 0
     if args.serve == "full":
         if args.profile:
             import cProfile
 
             with cProfile.Profile() as profile:
-                asyncio.run(serve_full(args.port_file, args.data_dir, args.cache_dir, database_url=args.database_url))
+                asyncio.run(serve_full(args.port_file, args.data_dir, args.cache_dir, database_url=args.database_url,
+                                       port=args.port))
             profile.dump_stats(args.profile)
         else:
-            asyncio.run(serve_full(args.port_file, args.data_dir, args.cache_dir, database_url=args.database_url))
+            asyncio.run(serve_full(args.port_file, args.data_dir, args.cache_dir, database_url=args.database_url,
+                                   port=args.port))
         return 0
 
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -316,9 +336,14 @@ def main() -> int:
         work = Path(tmp)
         next_id = 10**15
         for target in ("floor", "channel", "full"):
-            proc, port = start_server(target, work, args.cache_dir, args.profile if target == "full" else None,
-                                      args.database_url if target == "full" else "")
-            server = psutil.Process(proc.pid)
+            procs: list[subprocess.Popen[bytes]] = []
+            workers = args.workers if target == "full" else 1
+            shared_port = _free_port() if workers > 1 else 0
+            for worker in range(workers):  # one after the other: the first applies the migrations
+                proc, port = start_server(target, work, args.cache_dir, args.profile if target == "full" else None,
+                                          args.database_url if target == "full" else "", shared_port, worker)
+                procs.append(proc)
+            servers = [psutil.Process(proc.pid) for proc in procs]
             try:
                 if target == "full":
                     probe = build_requests(port, 1, next_id)
@@ -329,7 +354,7 @@ def main() -> int:
                     requests = build_requests(port, count, next_id)
                     next_id += count
                     n, wall, lat, bad, cpu = asyncio.run(
-                        load(port, requests, concurrency, args.seconds, args.warmup, server)
+                        load(port, requests, concurrency, args.seconds, args.warmup, servers)
                     )
                     if n == 0:
                         raise SystemExit(f"{target} at {concurrency}: no answers measured")
@@ -338,17 +363,19 @@ def main() -> int:
                     if n >= count - concurrency:
                         print(f"note: {target} at {concurrency} used all {count} prepared requests", file=sys.stderr)
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                for proc in procs:
+                    proc.send_signal(signal.SIGTERM)
+                for proc in procs:
+                    try:
+                        proc.wait(timeout=20)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
 
     print(f"POST /wechat, safe mode, loopback, {args.seconds:.0f} s per run after {args.warmup:.0f} s warm-up, "
           f"{os.cpu_count()} CPUs, load average before/after {load_before:.1f}/{os.getloadavg()[0]:.1f}")
     database = args.database_url.split("://", 1)[0] if args.database_url else "SQLite in a temp dir"
     print("floor = wechatpy decrypt+parse+encrypt only; channel = the real app with the engine stubbed out; "
-          f"full = the real app, engine and database ({database})")
+          f"full = the real app, engine and database ({database}), {args.workers} process(es)")
     print(f"sample answer of the full app: {sample[:60]!r}")
     print(f"{'target':<7}{'conns':>6}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'bad':>6}{'server CPU':>12}")
     for r in results:
