@@ -62,7 +62,14 @@ class InlineConnection:
         except sqlite3.OperationalError as error:
             if not _is_lock_wait(error):
                 raise
-        return await asyncio.to_thread(self._waiting, function, *args)
+        waiting = asyncio.ensure_future(asyncio.to_thread(self._waiting, function, *args))
+        try:
+            return await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            # The statement is still running on the thread: nobody may use this connection (a
+            # rollback on the loop would block it until the wait ends) before it is done.
+            await asyncio.wait({waiting})
+            raise
 
     def _waiting(self, function: Callable[..., _T], *args: Any) -> _T:
         connection = self._conn

@@ -109,3 +109,47 @@ async def test_sqlalchemy_reports_a_lock_timeout_as_its_operational_error(tmp_pa
     async with engine.begin() as conn:  # the pool's connection is usable again
         await conn.execute(text("INSERT INTO t (v) VALUES ('after')"))
     await engine.dispose()
+
+
+async def test_a_cancelled_lock_wait_leaves_the_connection_usable(engine, tmp_path) -> None:
+    locked = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(tmp_path / "inline.db", 0.4, locked))
+    holder.start()
+    await asyncio.to_thread(locked.wait, 5)
+
+    async def write() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t (v) VALUES ('cancelled')"))
+            await asyncio.sleep(10)  # never reached before the cancel if the insert waits
+
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.01)
+            gaps.append(loop.time() - last)
+            last = loop.time()
+
+    beat = asyncio.create_task(ticker())
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0.1)  # the insert is now waiting for the lock on a thread
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.to_thread(holder.join)
+    beat.cancel()
+    assert max(gaps) < 0.15  # the cancelled wait never blocked the loop (no rollback racing the thread)
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (v) VALUES ('after')"))
+    async with engine.connect() as conn:
+        assert sorted((await conn.execute(text("SELECT v FROM t"))).scalars()) == ["after", "other"]
+
+
+async def test_autocommit_isolation_works_through_the_inline_connection(engine) -> None:
+    async with engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.execute(text("INSERT INTO t (v) VALUES ('auto')"))
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT v FROM t"))).scalars().all() == ["auto"]
