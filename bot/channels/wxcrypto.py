@@ -110,3 +110,31 @@ def seal(prp: Any, token: str, xml: str, receiver_id: str, nonce: str, timestamp
         f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt><MsgSignature><![CDATA[{sig}]]></MsgSignature>"
         f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{cdata(nonce)}]]></Nonce></xml>"
     )
+
+
+class EnvelopeCrypto:
+    """What the Official Account and WeCom share: a token, the receiver (AppID or CorpID) named
+    inside every AES envelope, and a freshness window for signed timestamps. Each channel keeps
+    its own entry points and its own answer to an envelope meant for another receiver."""
+
+    def __init__(
+        self, token: str, receiver_id: str, prp: Any | None, *, window: int, clock: Callable[[], float]
+    ) -> None:
+        self.token = token
+        self.receiver_id = receiver_id
+        self.window = window
+        self.clock = clock
+        self._prp = prp
+
+    def check_msg_signature(self, given: str, timestamp: str, nonce: str, encrypted: str) -> None:
+        check_fresh(timestamp, self.window, self.clock)
+        if not given or not same(signature(self.token, timestamp, nonce, encrypted), given):
+            raise CallbackRejected(403, "bad msg_signature")
+
+    def open_for_receiver(self, encrypted: str) -> tuple[str, bool]:
+        """The plaintext, and whether the envelope names this receiver."""
+        message, receiver_id = open_envelope(self._prp, encrypted)
+        return message, same(self.receiver_id, receiver_id)
+
+    def seal(self, xml: str, nonce: str, timestamp: str | None = None) -> str:
+        return seal(self._prp, self.token, xml, self.receiver_id, nonce, timestamp or str(int(self.clock())))

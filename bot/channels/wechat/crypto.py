@@ -6,18 +6,16 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
 
 from wechatpy.crypto import PrpCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
 from bot.channels.wxcrypto import (
     CallbackRejected,
+    EnvelopeCrypto,
     aes_key,
     check_fresh,
-    open_envelope,
     same,
-    seal,
     signature,
     with_prefix,
 )
@@ -25,7 +23,7 @@ from bot.channels.wxcrypto import (
 __all__ = ["CallbackCrypto", "CallbackRejected", "same", "signature"]
 
 
-class CallbackCrypto:
+class CallbackCrypto(EnvelopeCrypto):
     """Verifies, decrypts and encrypts callbacks for one Official Account."""
 
     def __init__(
@@ -38,11 +36,8 @@ class CallbackCrypto:
         clock: Callable[[], float] = time.time,
         prefix: Callable[[], str] = lambda: secrets.token_hex(8),
     ) -> None:
-        self.token = token
-        self.app_id = app_id
-        self.window = window
-        self.clock = clock
-        self._prp: Any = with_prefix(PrpCrypto, aes_key(aes_key_text), prefix) if aes_key_text else None
+        prp = with_prefix(PrpCrypto, aes_key(aes_key_text), prefix) if aes_key_text else None
+        super().__init__(token, app_id, prp, window=window, clock=clock)
 
     @property
     def can_encrypt(self) -> bool:
@@ -61,11 +56,9 @@ class CallbackCrypto:
         """The inner XML of an encrypted callback, after checking ``msg_signature`` and the AppID."""
         if self._prp is None:
             raise CallbackRejected(400, "encrypted callback but no EncodingAESKey configured")
-        self.check_fresh(timestamp)
-        if not msg_signature or not same(signature(self.token, timestamp, nonce, encrypted), msg_signature):
-            raise CallbackRejected(403, "bad msg_signature")
-        xml, app_id = open_envelope(self._prp, encrypted)
-        if not same(self.app_id, app_id):
+        self.check_msg_signature(msg_signature, timestamp, nonce, encrypted)
+        xml, ours = self.open_for_receiver(encrypted)
+        if not ours:
             raise InvalidAppIdException()
         return xml
 
@@ -73,4 +66,4 @@ class CallbackCrypto:
         """The encrypted reply envelope (Encrypt, MsgSignature, TimeStamp, Nonce)."""
         if self._prp is None:
             raise RuntimeError("no EncodingAESKey configured")
-        return seal(self._prp, self.token, xml, self.app_id, nonce, timestamp or str(int(self.clock())))
+        return self.seal(xml, nonce, timestamp)
