@@ -26,7 +26,9 @@ ENTRIES_DIR = Path(__file__).parent / "data" / "entries"
 
 _ID = re.compile(r"^[a-z]+\.[a-z0-9]+(?:-[a-z0-9]+)*$")
 _REQUIRED = ("id", "domain", "title", "questions", "answer", "basis", "tags", "checked")
-_KNOWN = (*_REQUIRED, "detail")
+#: Optional fields: a longer answer, and for a fact that moves, the date by which it must be
+#: re-checked (``review_by``) and what to watch meanwhile (``watch``: a draft law, a transition).
+_KNOWN = (*_REQUIRED, "detail", "review_by", "watch")
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -55,6 +57,8 @@ class Entry:
     tags: tuple[str, ...]
     checked: dt.date
     file: str = field(default="", compare=False)
+    review_by: dt.date | None = None
+    watch: str | None = None
 
     @property
     def phrasings(self) -> tuple[str, ...]:
@@ -135,6 +139,16 @@ def parse_entry(raw: Any, file: str, today: dt.date | None = None) -> tuple[Entr
         err(f"checked {raw['checked']!r} is not a date (YYYY-MM-DD)")
     elif checked > (today or dt.date.today()):
         err(f"checked date {checked.isoformat()} is in the future")
+    review_by: dt.date | None = None
+    if raw.get("review_by") is not None:
+        review_by = _as_date(raw["review_by"])
+        if review_by is None:
+            err(f"review_by {raw['review_by']!r} is not a date (YYYY-MM-DD)")
+    elif "review_by" in raw:
+        err("review_by must be a date (YYYY-MM-DD) when present")
+    watch = raw.get("watch")
+    if "watch" in raw and _text(watch) is None:
+        err("watch must be a non-empty string when present")
     if any(p.severity == "error" for p in problems):
         return None, problems
     assert entry_id and title and answer and basis and questions is not None and tags is not None
@@ -150,6 +164,8 @@ def parse_entry(raw: Any, file: str, today: dt.date | None = None) -> tuple[Entr
         tags=tags,
         checked=checked,
         file=file,
+        review_by=review_by,
+        watch=_text(watch),
     )
     return entry, problems
 
