@@ -41,7 +41,7 @@ from intents.cache import SignedStore
 from intents.dataset import LEXICON_FILE, TRAIN_DIR, Example, Lexicon, load_lexicon, load_training, training_files
 from intents.features import MAX_CHARS, FeatureConfig, Featurizer
 from intents.labels import ACTS, INQUIRY, INQUIRY_DOMAINS, OUT_OF_SCOPE
-from intents.normalize import USER_DICT, Normalized, normalize, tokenizer
+from intents.normalize import USER_DICT, VARIANTS_FILE, Normalized, normalize, tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _fingerprint(config: NluConfig, train_dir: Path, lexicon_file: Path, embedde
         add("code:" + path.name, path.read_bytes())
     for path in training_files(train_dir):
         add("train:" + path.name, path.read_bytes())
-    for path in (lexicon_file, USER_DICT):
+    for path in (lexicon_file, USER_DICT, VARIANTS_FILE):
         add("data:" + path.name, path.read_bytes() if path.exists() else b"")
     add("config", json.dumps(config.as_dict(), sort_keys=True).encode())
     for dist in ("scikit-learn", "numpy", "scipy", "jieba", "opencc"):

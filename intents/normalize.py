@@ -18,11 +18,13 @@ from typing import Literal
 
 import jieba
 import opencc
+import yaml
 
 Script = Literal["hans", "hant", "latin", "none"]
 
 DATA_DIR = Path(__file__).parent / "data"
 USER_DICT = DATA_DIR / "userdict.txt"
+VARIANTS_FILE = DATA_DIR / "variants.yaml"
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -64,14 +66,66 @@ def detect_script(text: str) -> Script:
     return "hant" if traditional_only > simplified_only else "hans"
 
 
+class Variants:
+    """Typos, pinyin abbreviations, slang and regional usage folded to the words the models know
+    (data: ``variants.yaml``). One pass of longest-match replacement, so a rule never rewrites the
+    output of another and a word mapped to itself is protected from a shorter rule."""
+
+    def __init__(self, latin: dict[str, str], chinese: dict[str, str], traditional: dict[str, str]) -> None:
+        self._latin = latin
+        self._chinese = chinese
+        self._traditional = {**chinese, **traditional}
+        self._latin_rx = _alternation(latin, r"(?<![a-z0-9])(", r")(?![a-z0-9])")
+        self._chinese_rx = _alternation(chinese, "(", ")")
+        self._traditional_rx = _alternation(self._traditional, "(", ")")
+
+    @classmethod
+    def load(cls, path: Path = VARIANTS_FILE) -> Variants:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+        sections = {}
+        for name in ("latin", "chinese", "traditional"):
+            section = (data or {}).get(name) or {}
+            if not isinstance(section, dict):
+                raise ValueError(f"{path}: '{name}' must be a mapping of spelling → word")
+            sections[name] = {str(k).casefold(): str(v) for k, v in section.items() if str(k).strip()}
+        return cls(sections["latin"], sections["chinese"], sections["traditional"])
+
+    def apply(self, text: str, traditional: bool) -> str:
+        if self._latin_rx is not None:
+            text = self._latin_rx.sub(lambda m: self._latin[m.group(1)], text)
+        mapping, rx = (self._traditional, self._traditional_rx) if traditional else (self._chinese, self._chinese_rx)
+        if rx is not None and _CJK.search(text):
+            text = rx.sub(lambda m: mapping[m.group(1)], text)
+        return text
+
+
+def _alternation(words: dict[str, str], head: str, tail: str) -> re.Pattern[str] | None:
+    if not words:
+        return None
+    ordered = sorted(words, key=len, reverse=True)
+    return re.compile(head + "|".join(re.escape(w) for w in ordered) + tail)
+
+
+@cache
+def variants() -> Variants:
+    return Variants.load()
+
+
 def normalize(text: str) -> Normalized:
-    """Canonical form: NFKC (full-width → half-width), Traditional → Simplified, case-folded,
-    whitespace collapsed, control characters removed."""
+    """Canonical form: NFKC (full-width → half-width), Traditional → Simplified at the phrase
+    level (Taiwan vocabulary: 軟體 → 软件), case-folded, whitespace collapsed, control characters
+    removed, then the typos, abbreviations and regional usage of ``variants.yaml`` folded."""
     cleaned = _clean(text)
     script = detect_script(cleaned)
-    canonical = _converter("t2s").convert(cleaned) if script == "hant" or _CJK.search(cleaned) else cleaned
+    if script == "hant":
+        canonical = _converter("tw2sp").convert(cleaned)
+    elif _CJK.search(cleaned):
+        canonical = _converter("t2s").convert(cleaned)
+    else:
+        canonical = cleaned
+    canonical = variants().apply(canonical.casefold(), traditional=script == "hant")
     language: Literal["zh", "en"] = "en" if script == "latin" else "zh"
-    return Normalized(original=text, text=canonical.casefold(), script=script, language=language)
+    return Normalized(original=text, text=canonical, script=script, language=language)
 
 
 def to_script(text: str, script: Script) -> str:
