@@ -5,6 +5,10 @@ the content to the rules curators agreed on, because retrieval quality depends o
 phrasings (one Traditional) to match how people ask, no phrasing shared by two entries (the
 retriever could not tell them apart), chat-sized answers, and a basis that names a law,
 standard or official platform (a wrong legal answer without a source is worse than none).
+
+It also notices facts going stale ("Staying correct"): an entry not checked for a year, an
+entry whose ``review_by`` date has passed, and (see ``citations``) an entry citing an edition
+of a standard or law that a newer one has replaced or is about to replace.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,6 +26,7 @@ import opencc
 from rapidfuzz import fuzz, process
 
 from intents.normalize import detect_script, normalize
+from knowledge.citations import Citations, citation_findings
 from knowledge.codes import canonicalize, looks_like_code
 from knowledge.entries import Entry, read_directory
 from knowledge.problems import Problem
@@ -29,7 +35,7 @@ MIN_QUESTIONS = 4
 MAX_ANSWER = 300
 MAX_DETAIL = 800
 NEAR_DUPLICATE = 92  # rapidfuzz ratio at which two phrasings of different entries collide
-STALE_DAYS = 3 * 365
+STALE_DAYS = 365  # facts move (new editions, amended laws): re-check every entry at least yearly
 
 # Official sources a basis may name instead of a law or standard.
 OFFICIAL_SOURCES = (
@@ -106,6 +112,25 @@ def _basis_problems(entry: Entry) -> Iterator[Problem]:
             yield Problem(entry.file, entry.id, "warning", f"basis links to a non-official host: {host}")
 
 
+def _is_stale(entry: Entry, today: dt.date) -> bool:
+    return (today - entry.checked).days > STALE_DAYS
+
+
+def _review_due(entry: Entry, today: dt.date) -> bool:
+    return entry.review_by is not None and entry.review_by < today
+
+
+def _freshness_problems(entry: Entry, today: dt.date) -> Iterator[Problem]:
+    if _is_stale(entry, today):
+        message = f"checked {entry.checked.isoformat()}: more than a year ago, re-check the facts"
+        yield Problem(entry.file, entry.id, "warning", message)
+    if _review_due(entry, today):
+        assert entry.review_by is not None
+        watch = f" (watch: {entry.watch})" if entry.watch else ""
+        message = f"review_by {entry.review_by.isoformat()} has passed: re-check the facts{watch}, then update checked"
+        yield Problem(entry.file, entry.id, "warning", message + " and review_by")
+
+
 def _entry_problems(entry: Entry, today: dt.date) -> Iterator[Problem]:
     def err(message: str) -> Problem:
         return Problem(entry.file, entry.id, "error", message)
@@ -127,8 +152,7 @@ def _entry_problems(entry: Entry, today: dt.date) -> Iterator[Problem]:
         yield warn(f"detail has {len(entry.detail)} characters; keep it under about {MAX_DETAIL}")
     if not entry.tags:
         yield warn("no tags")
-    if (today - entry.checked).days > STALE_DAYS:
-        yield warn(f"checked {entry.checked.isoformat()}: more than three years ago, re-check the facts")
+    yield from _freshness_problems(entry, today)
     yield from _basis_problems(entry)
     seen: dict[str, str] = {phrasing_key(entry.title): "the title"}
     for q in entry.questions:
@@ -180,7 +204,7 @@ def _cross_entry_problems(entries: Sequence[Entry]) -> Iterator[Problem]:
 
 
 def check_entries(entries: Sequence[Entry], today: dt.date | None = None) -> list[Problem]:
-    """Content-rule problems of already-parsed entries."""
+    """Content-rule problems of already-parsed entries (citations are checked by ``run``)."""
     day = today or dt.date.today()
     problems: list[Problem] = []
     for entry in entries:
@@ -189,10 +213,57 @@ def check_entries(entries: Sequence[Entry], today: dt.date | None = None) -> lis
     return problems
 
 
-def check(directory: Path | str | None = None, today: dt.date | None = None) -> list[Problem]:
-    """Every problem of a directory of entry files: structure first, then content rules."""
-    entries, problems = read_directory(directory, today)
-    return problems + check_entries(entries, today)
+@dataclass(slots=True)
+class Report:
+    """Everything ``kb check`` found, with the counts its one-line summary reports."""
+
+    problems: list[Problem] = field(default_factory=list)
+    entries: int = 0
+    superseded: int = 0  # cites a replaced edition
+    pending: int = 0  # cites an edition whose replacement is published but not yet in force
+    unlisted: int = 0  # cites a dated edition citations.yaml does not know
+    review_due: int = 0  # review_by has passed
+    stale: int = 0  # not checked for more than a year
+
+    @property
+    def errors(self) -> int:
+        return sum(p.severity == "error" for p in self.problems)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.problems) - self.errors
+
+    def summary(self) -> str:
+        return (
+            f"{self.errors} error(s), {self.warnings} warning(s) in {self.entries} entries; "
+            f"citations: {self.superseded} superseded, {self.pending} replacement pending, "
+            f"{self.unlisted} unlisted; {self.review_due} past review_by, {self.stale} checked over a year ago"
+        )
+
+
+def run(
+    directory: Path | str | None = None, today: dt.date | None = None, citations: Citations | None = None
+) -> Report:
+    """Every problem of a directory of entry files: structure, content rules, then citations
+    (against ``data/citations.yaml`` unless a registry is given)."""
+    day = today or dt.date.today()
+    entries, problems = read_directory(directory, day)
+    findings, registry_problems = citation_findings(entries, day, citations)
+    report = Report(problems + registry_problems + check_entries(entries, day), entries=len(entries))
+    report.problems.extend(f.problem for f in findings)
+    report.superseded = sum(f.kind == "superseded" for f in findings)
+    report.pending = sum(f.kind == "pending" for f in findings)
+    report.unlisted = sum(f.kind == "unlisted" for f in findings)
+    report.review_due = sum(_review_due(e, day) for e in entries)
+    report.stale = sum(_is_stale(e, day) for e in entries)
+    return report
+
+
+def check(
+    directory: Path | str | None = None, today: dt.date | None = None, citations: Citations | None = None
+) -> list[Problem]:
+    """Every problem of a directory of entry files (see ``run``)."""
+    return run(directory, today, citations).problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,12 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
-    problems = check(args[0] if args else None)
-    for p in problems:
+    report = run(args[0] if args else None)
+    for p in report.problems:
         print(p)
-    n_err = sum(p.severity == "error" for p in problems)
-    print(f"{n_err} error(s), {len(problems) - n_err} warning(s)")
-    return 1 if n_err else 0
+    print(report.summary())
+    return 1 if report.errors else 0
 
 
 if __name__ == "__main__":
