@@ -193,16 +193,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_kb(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.kb_command == "check":
-        from knowledge.lint import check
+        from knowledge.lint import run
 
         directory = Path(args.directory) if args.directory else settings.kb_dir
-        problems = check(directory)
-        for problem in problems:
+        report = run(directory)
+        for problem in report.problems:
             print(problem)
-        errors = sum(p.severity == "error" for p in problems)
-        warnings = len(problems) - errors
-        print(f"{errors} error(s), {warnings} warning(s)")
-        return 1 if errors else 0
+        print(f"working calendar: {_calendar_line(settings)}")
+        print(report.summary())
+        return 1 if report.errors else 0
     if args.kb_command == "reload":
         from knowledge.retriever import KnowledgeBase, KnowledgeBaseError
 
@@ -236,6 +235,50 @@ def cmd_kb(args: argparse.Namespace) -> int:
 
         asyncio.run(show())
     return 0
+
+
+def _calendar_line(settings: Settings) -> str:
+    """Which years have public holidays, for ``kb check`` (a broken calendar file is reported,
+    not fatal: the knowledge base is checked either way)."""
+    from bot.services.calendar import CalendarError, WorkingCalendar
+
+    try:
+        calendar = WorkingCalendar.for_settings(settings)
+    except CalendarError as exc:
+        return f"not loaded: {exc}"
+    assert calendar.coverage is not None
+    return calendar.coverage.describe()
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    """``qibot calendar check``: which years the working calendar covers, from which file;
+    exit 1 when the year asked about (default: the current one) has no public holidays."""
+    from datetime import datetime
+
+    from bot.services.calendar import INSTALLED_NAME, WorkingCalendar, installed_calendar_file
+
+    settings = _settings(args)
+    calendar = WorkingCalendar.for_settings(settings)  # a bad file raises CalendarError: exit 2
+    coverage = calendar.coverage
+    assert coverage is not None
+    years = ", ".join(map(str, coverage.bundled_years)) or "none"
+    print(f"bundled:   {coverage.bundled}: {years}")
+    if coverage.installed is None:
+        hint = settings.data_dir / INSTALLED_NAME
+        print(f"installed: none (write {hint} or set QIBOT_CALENDAR_FILE to add a year's holidays)")
+    else:
+        years = ", ".join(map(str, coverage.installed_years)) or "none"
+        print(f"installed: {coverage.installed}: {years}")
+    print(f"covered years: {', '.join(map(str, coverage.years)) or 'none'}")
+    year = args.year or datetime.now(calendar.tz).year
+    if calendar.covers(year):
+        print(f"{year}: public holidays listed")
+        if args.year is None and not calendar.covers(year + 1):
+            print(f"{year + 1}: not installed yet (add it once the State Council publishes the arrangements)")
+        return 0
+    target = installed_calendar_file(settings) or settings.data_dir / INSTALLED_NAME
+    print(f"{year}: NO public holidays listed: add them to {target} (see README, 'Working calendar')")
+    return 1
 
 
 def cmd_wechat(args: argparse.Namespace) -> int:
@@ -298,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     gaps = kb_sub.add_parser("gaps", help="unanswered questions by frequency")
     gaps.add_argument("--limit", type=int, default=50)
     kb.set_defaults(func=cmd_kb)
+
+    calendar = sub.add_parser("calendar", help="working calendar (public holidays)")
+    calendar_sub = calendar.add_subparsers(dest="calendar_command", required=True)
+    calendar_check = calendar_sub.add_parser("check", help="years with public holidays; exit 1 if this one has none")
+    calendar_check.add_argument("--year", type=int, help="the year to require (default: the current one)")
+    calendar.set_defaults(func=cmd_calendar)
 
     wechat = sub.add_parser("wechat", help="WeChat Official Account")
     wechat_sub = wechat.add_subparsers(dest="wechat_command", required=True)

@@ -36,6 +36,9 @@ class Settings:
     max_body_bytes: int = 64 * 1024  # HTTP request bodies above this get 413
     cookie_secure: bool = False  # set behind HTTPS
     kb_dir: Path | None = None  # None: the bundled knowledge base
+    # Public holidays of further years, merged over the bundled calendar (README, "Working
+    # calendar"). None: <data_dir>/calendar.yaml when it exists.
+    calendar_file: Path | None = None
     escalation_hours: int = 4  # working hours before an unaccepted case goes to the site supervisor
     live_idle_minutes: int = 30  # a live handoff with no message either way for this long ends
     rating_reminder_hours: int = 24
@@ -150,6 +153,8 @@ def _validate(settings: Settings) -> None:
     _validate_wecom(settings)
     if settings.kb_dir is not None and not settings.kb_dir.is_dir():
         raise ConfigError(f"QIBOT_KB_DIR: {settings.kb_dir} is not a directory")
+    if settings.calendar_file is not None and not settings.calendar_file.is_file():
+        raise ConfigError(f"QIBOT_CALENDAR_FILE: {settings.calendar_file} is not a file")
 
 
 _WECHAT_MODES = ("plain", "compatible", "safe")

@@ -66,8 +66,14 @@ class Runtime:
         engine = db.create_engine(url, echo=settings.sql_echo)
         sessions = db.session_factory(engine)
         policy = ServicePolicy.from_settings(settings)
-        if not policy.calendar.covers(datetime.now(policy.calendar.tz).year):
-            log.warning("the working calendar lists no public holidays for this year: update bot/data/calendar.yaml")
+        year = datetime.now(policy.calendar.tz).year
+        if not policy.calendar.covers(year):
+            log.warning(
+                "the working calendar lists no public holidays for %d: install them in %s "
+                "(or QIBOT_CALENDAR_FILE); see README, 'Working calendar'",
+                year,
+                settings.calendar_file or settings.data_dir / "calendar.yaml",
+            )
         dialogue = DialogueEngine(
             sessions,
             nlu,

@@ -145,7 +145,9 @@ def find_editions(text: str) -> list[Edition]:
 
 # --- the data file ------------------------------------------------------------------------------
 
-_FIELDS = ("identifier", "title", "current", "published", "in_force", "replaced", "note", "source", "uncertain")
+_FIELDS = (
+    "identifier", "title", "current", "published", "in_force", "replaced", "expected", "note", "source", "uncertain"
+)
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -168,6 +170,7 @@ class Record:
     current_keys: frozenset[str]
     replaced: tuple[Edition, ...]
     in_force: dt.date | None  # None: the current edition has long been in force
+    expected: tuple[Edition, ...] = ()  # announced, not yet published: an entry may say it is coming
     published: dt.date | None = None
     title: str | None = None
     note: str | None = None
@@ -194,7 +197,7 @@ class Citations:
         keys: set[str] = set()
         for record in self.records:
             keys.update(record.current_keys)
-            keys.update(edition.key for edition in record.replaced)
+            keys.update(edition.key for edition in (*record.replaced, *record.expected))
         return frozenset(keys)
 
 
@@ -255,6 +258,17 @@ def parse_record(raw: Any, file: str) -> tuple[Record | None, list[Problem]]:
             err(f"identifier {identifier!r} is not a standard code or a 《title》")
         elif work not in works:
             err(f"identifier {identifier!r} matches neither the current nor a replaced edition")
+    expected: list[Edition] = []
+    expected_raw = raw.get("expected", [])
+    if not isinstance(expected_raw, list) or not all(isinstance(r, str) for r in expected_raw):
+        err("expected must be a list of editions (strings)")
+    else:
+        for text in expected_raw:
+            found = find_editions(text)
+            if len(found) != 1:
+                err(f"expected edition {text!r} must name exactly one dated edition")
+            else:
+                expected.append(found[0])
     dates: dict[str, dt.date | None] = {}
     for key in ("published", "in_force"):
         value = raw.get(key)
@@ -278,6 +292,7 @@ def parse_record(raw: Any, file: str) -> tuple[Record | None, list[Problem]]:
         current=current,
         current_keys=frozenset(e.key for e in current_editions),
         replaced=tuple(replaced),
+        expected=tuple(expected),
         in_force=dates["in_force"],
         published=dates["published"],
         note=_text(raw.get("note")),

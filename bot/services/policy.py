@@ -23,7 +23,7 @@ class ServicePolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> ServicePolicy:
         return cls(
-            calendar=WorkingCalendar.load(),
+            calendar=WorkingCalendar.for_settings(settings),
             escalation_hours=settings.escalation_hours,
             live_idle=timedelta(minutes=settings.live_idle_minutes),
             rating_reminder_after=timedelta(hours=settings.rating_reminder_hours),
