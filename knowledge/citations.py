@@ -354,14 +354,14 @@ class Finding:
     problem: Problem
 
 
-def _entry_findings(entry: Entry, citations: Citations, today: dt.date) -> Iterator[Finding]:
+def _entry_findings(
+    entry: Entry, citations: Citations, replaced_by: dict[str, Record], known: frozenset[str], today: dt.date
+) -> Iterator[Finding]:
     def finding(kind: Kind, severity: Severity, message: str) -> Finding:
         return Finding(kind, Problem(entry.file, entry.id, severity, message))
 
     cited = find_editions(_cited_text(entry))
     keys = {edition.key for edition in cited}
-    replaced_by = citations.replaced_by
-    known = citations.known
     for edition in cited:
         record = replaced_by.get(edition.key)
         if record is None:
@@ -414,7 +414,8 @@ def citation_findings(
     file_problems: list[Problem] = []
     if citations is None:
         citations, file_problems = read_citations()
-    findings = [f for entry in entries for f in _entry_findings(entry, citations, day)]
+    replaced_by, known = citations.replaced_by, citations.known
+    findings = [f for entry in entries for f in _entry_findings(entry, citations, replaced_by, known, day)]
     return findings, file_problems
 
 
