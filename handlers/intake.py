@@ -266,7 +266,8 @@ class IntakeHandler:
             now=ctx.now, public_url=ctx.policy.public_url,
         )
         ctx.state.clear()
-        service = notices.notice_for(collected["domain"])
+        demand = f"{collected['description']} {cases.MODE_ZH.get(collected['mode'], '')}"
+        service = notices.notice_for(collected["domain"], demand)
         owner = await ctx.session.get(Commissioner, case.assignee_id) if case.assignee_id else None
         return Outcome((ctx.say(
             "intake_submitted", number=case.number, owner=mask_name(owner.name) if owner else "",
