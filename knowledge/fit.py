@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from knowledge.calibration import CALIBRATION_FILE, Calibration
+from knowledge.calibration import CALIBRATION_FILE, DENSE_CALIBRATION_FILE, DENSE_FEATURES, Calibration
 from knowledge.entries import Entry, load_entries
 from knowledge.features import FEATURES
 from knowledge.retriever import KnowledgeBase, Ranked
@@ -55,23 +55,33 @@ SEED = 7
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One asked question and what came back."""
+    """One asked question and what came back (``dense``: the same question ranked with the
+    sentence-embedding features, when the index has them)."""
 
     kind: str  # "loqo" (answer exists), "loeo" (entry removed), "offtopic"
     text: str
     target: str | None
     ranked: Ranked
     ids: tuple[str, ...]
+    dense: Sample | None = None
 
 
 def _ask(kb: KnowledgeBase, kind: str, text: str, target: str | None) -> Sample:
-    ranked = kb.rank(text)
+    ranked = kb.rank(text, dense=False)
     ids = tuple(kb.entries[int(i)].id for i in ranked.indices)
-    return Sample(kind, text, target, ranked, ids)
+    dense = None
+    if kb.uses_dense:
+        d = kb.rank(text, dense=True)
+        if d.dense:
+            dense = Sample(kind, text, target, d, tuple(kb.entries[int(i)].id for i in d.indices))
+    return Sample(kind, text, target, ranked, ids, dense)
 
 
-def collect(entries: Sequence[Entry], groups: Sequence[Sequence[str]], cal: Calibration) -> list[Sample]:
-    """Ask every question in leave-one-question-out and leave-one-entry-out rounds."""
+def collect(
+    entries: Sequence[Entry], groups: Sequence[Sequence[str]], cal: Calibration, **dense: object
+) -> list[Sample]:
+    """Ask every question in leave-one-question-out and leave-one-entry-out rounds (``dense``:
+    the ``embedder``/``vectors`` of the index, to collect the dense features too)."""
     samples: list[Sample] = []
     rounds = max(len(e.questions) for e in entries)
     for r in range(rounds):
@@ -79,7 +89,7 @@ def collect(entries: Sequence[Entry], groups: Sequence[Sequence[str]], cal: Cali
             dataclasses.replace(e, questions=e.questions[:r] + e.questions[r + 1 :]) if len(e.questions) > r else e
             for e in entries
         ]
-        kb = KnowledgeBase.from_entries(reduced, groups, cal)
+        kb = KnowledgeBase.from_entries(reduced, groups, cal, **dense)
         for e in entries:
             if len(e.questions) > r:
                 samples.append(_ask(kb, "loqo", e.questions[r], e.id))
@@ -87,11 +97,11 @@ def collect(entries: Sequence[Entry], groups: Sequence[Sequence[str]], cal: Cali
     random.Random(SEED).shuffle(order)
     for f in range(FOLDS):
         out = {order[i] for i in range(f, len(order), FOLDS)}
-        kb = KnowledgeBase.from_entries([e for i, e in enumerate(entries) if i not in out], groups, cal)
+        kb = KnowledgeBase.from_entries([e for i, e in enumerate(entries) if i not in out], groups, cal, **dense)
         for i in sorted(out):
             for q in entries[i].questions[:3]:
                 samples.append(_ask(kb, "loeo", q, None))
-    kb = KnowledgeBase.from_entries(entries, groups, cal)
+    kb = KnowledgeBase.from_entries(entries, groups, cal, **dense)
     for text in load_negatives():
         samples.append(_ask(kb, "offtopic", text, None))
     return samples
@@ -109,7 +119,7 @@ def _target(s: Sample) -> int:
     return s.ids.index(s.target) if s.target in s.ids else -1
 
 
-def fit_softmax(samples: Sequence[Sample], l2: float = L2) -> Calibration:
+def fit_softmax(samples: Sequence[Sample], l2: float = L2, features: tuple[str, ...] = FEATURES) -> Calibration:
     """Maximum-likelihood weights of the candidates-plus-none softmax (L-BFGS)."""
     from scipy.optimize import minimize
 
@@ -123,7 +133,7 @@ def fit_softmax(samples: Sequence[Sample], l2: float = L2) -> Calibration:
     n_neg = len(usable) - n_pos
     w_neg = EXPECTED_UNCOVERED / (1 - EXPECTED_UNCOVERED) * n_pos / max(n_neg, 1)
     weights = np.asarray([1.0 if s.kind == "loqo" else w_neg for s in usable])
-    d = len(FEATURES)
+    d = len(features)
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, n0, n1 = theta[:d], theta[d], theta[d + 1]
@@ -143,15 +153,18 @@ def fit_softmax(samples: Sequence[Sample], l2: float = L2) -> Calibration:
         grad[:d] += 2 * l2 * theta[:d]
         return total / weights.sum(), grad / weights.sum()
 
-    start = np.concatenate((np.asarray(Calibration().weights), [6.0, 2.0]))
+    start = np.concatenate((np.asarray(Calibration.default_for(features).weights), [6.0, 2.0]))
     # More evidence of a match never lowers a candidate (code_miss never raises it), and unknown
     # words never make "none" less likely: the signs are domain knowledge, not data.
     signs = {"code_miss": (None, 0.0)}
-    bounds = [signs.get(name, (0.0, None)) for name in FEATURES] + [(None, None), (0.0, None)]
+    bounds = [signs.get(name, (0.0, None)) for name in features] + [(None, None), (0.0, None)]
     result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
     theta = result.x
     return Calibration(
-        weights=tuple(float(x) for x in theta[:d]), null_bias=float(theta[d]), null_unknown=float(theta[d + 1])
+        features=features,
+        weights=tuple(float(x) for x in theta[:d]),
+        null_bias=float(theta[d]),
+        null_unknown=float(theta[d + 1]),
     )
 
 
@@ -236,9 +249,31 @@ def report(samples: Sequence[Sample], cal: Calibration) -> dict[str, object]:
     return out
 
 
-def fit(entries: Sequence[Entry], groups: Sequence[Sequence[str]]) -> tuple[Calibration, list[Sample]]:
+def unsure(samples: Sequence[Sample], cal: Calibration) -> list[Sample]:
+    """The dense versions of the samples the lexical calibration would not answer outright:
+    the population the dense calibration serves, so it is fitted on that alone."""
+    out = []
+    for s, d in zip(samples, decide(samples, cal), strict=True):
+        if s.dense is not None and d.outcome != "answer":
+            out.append(s.dense)
+    return out
+
+
+def fit_dense(samples: Sequence[Sample], lexical: Calibration) -> Calibration | None:
+    """The calibration used when embeddings were consulted, or None without dense samples."""
+    rest = unsure(samples, lexical)
+    if not rest:
+        return None
+    cal = choose_thresholds(rest, fit_softmax(rest, features=DENSE_FEATURES))
+    notes = {"fitted_on": f"{len(rest)} questions the lexical ranking would not answer", "outcomes": report(rest, cal)}
+    return dataclasses.replace(cal, notes=notes)
+
+
+def fit(
+    entries: Sequence[Entry], groups: Sequence[Sequence[str]], **dense: object
+) -> tuple[Calibration, list[Sample]]:
     """The fitted calibration and the samples it was fitted on."""
-    samples = collect(entries, groups, Calibration())
+    samples = collect(entries, groups, Calibration(), **dense)
     cal = choose_thresholds(samples, fit_softmax(samples))
     notes = {
         "fitted_on": f"{len(entries)} entries; leave-one-question-out, leave-one-entry-out, off-topic negatives",
@@ -257,9 +292,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     directory = args[0] if args else None
     entries = load_entries(directory)
-    cal, _ = fit(entries, load_groups())
+    dense: dict[str, object] = {}
+    from intents import embed  # optional: the dense calibration needs the encoder's vectors
+
+    if embed.available():
+        from knowledge.dense import SHIPPED_VECTORS, VectorStore
+
+        embedder = embed.load_embedder()
+        if embedder is not None:
+            dense = {"embedder": embedder, "vectors": VectorStore(embedder.name, [SHIPPED_VECTORS])}
+    cal, samples = fit(entries, load_groups(), **dense)
     cal.save(CALIBRATION_FILE)
     print(yaml.safe_dump(dataclasses.asdict(cal), allow_unicode=True, sort_keys=False))
+    dense_cal = fit_dense(samples, cal)
+    if dense_cal is not None:
+        dense_cal.save(DENSE_CALIBRATION_FILE)
+        print(yaml.safe_dump(dataclasses.asdict(dense_cal), allow_unicode=True, sort_keys=False))
     return 0
 
 

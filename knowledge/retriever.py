@@ -26,14 +26,15 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from knowledge import features as featmod
 from knowledge.analysis import Analyzed, Analyzer, raw_terms
 from knowledge.bm25 import Bm25Index, Bm25Params
-from knowledge.calibration import Calibration
+from knowledge.calibration import DENSE_CALIBRATION_FILE, DENSE_FEATURES, Calibration
+from knowledge.dense import DenseIndex, Embedder, VectorStore, sentences
 from knowledge.entries import Entry, load_entries
 from knowledge.problems import KnowledgeBaseError, Problem
 from knowledge.synonyms import Synonyms, build, load_groups
@@ -49,6 +50,7 @@ CANDIDATES = 20  # BM25 candidates re-ranked per query
 CHAR_PARAMS = Bm25Params(weights=(("chars", 1.0),))
 CHAR_WEIGHT = 0.3
 MAX_CHOICES = 3  # "您是不是想问" never offers more than this
+DENSE_CANDIDATES = 10  # entries added to the lexical candidates by each dense similarity
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class Ranked:
     features: np.ndarray
     unknown: float = 1.0  # share of the query unknown to the KB
     analyzed: Analyzed | None = field(default=None, compare=False)
+    dense: bool = False  # ranked with the sentence-embedding features (and their calibration)
 
     @property
     def confidence(self) -> float:
@@ -122,12 +125,19 @@ class KnowledgeBase:
         synonyms: Synonyms | None = None,
         calibration: Calibration | None = None,
         params: Bm25Params | None = None,
+        *,
+        embedder: Embedder | None = None,
+        vectors: VectorStore | None = None,
+        dense_calibration: Calibration | None = None,
     ) -> None:
         self._entries: tuple[Entry, ...] = tuple(entries)
         self._by_id = {e.id: e for e in self._entries}
         self.analyzer = Analyzer(synonyms)
         self.calibration = calibration or Calibration.load()
         self.params = params or Bm25Params()
+        self._embedder = embedder
+        self._vectors = vectors
+        self.dense_calibration = dense_calibration
         with_answer = dict(self.params.weights).get("answer", 0.0) > 0
         analyze = self.analyzer.analyze
         analyzed = [
@@ -141,6 +151,21 @@ class KnowledgeBase:
         self._bm25 = Bm25Index([a.doc() for a in analyzed], self.params)
         self._chars = Bm25Index([a.char_doc() for a in analyzed], CHAR_PARAMS)
         self._phrasings = self._build_phrasings(analyzed)
+        self._dense: DenseIndex | None = None
+        if vectors is not None and (embedder is not None or len(vectors)):
+            if self.dense_calibration is None:
+                self.dense_calibration = Calibration.load(DENSE_CALIBRATION_FILE, features=DENSE_FEATURES)
+            self._dense = DenseIndex.build(
+                [[p.text for p in a.phrasings] for a in analyzed],
+                [[self.analyzer.analyze(s).text for s in sentences(e.answer)] for e in self._entries],
+                vectors,
+                embedder,
+            )
+
+    @property
+    def uses_dense(self) -> bool:
+        """Sentence embeddings are consulted for questions the lexical ranking is unsure of."""
+        return self._dense is not None and (self._embedder is not None or self._vectors is not None)
 
     # construction -----------------------------------------------------------------------
 
@@ -150,8 +175,13 @@ class KnowledgeBase:
         directory: Path | str | None = None,
         synonyms: Path | str | None = None,
         calibration: Path | str | None = None,
+        *,
+        embedder: Embedder | None = None,
+        vectors: VectorStore | None = None,
     ) -> KnowledgeBase:
         """Load, validate and index a directory of entry files (default: the shipped content).
+        With an ``embedder`` (and its ``vectors``), questions the lexical ranking is unsure of
+        are also matched by meaning.
 
         Raises KnowledgeBaseError listing the problems when any file or entry is broken.
         """
@@ -161,7 +191,7 @@ class KnowledgeBase:
             cal = Calibration.load(calibration)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KnowledgeBaseError([Problem(str(calibration), None, "error", f"bad calibration: {exc}")]) from exc
-        return cls(entries, build(groups, raw_terms), cal)
+        return cls(entries, build(groups, raw_terms), cal, embedder=embedder, vectors=vectors)
 
     @classmethod
     def from_entries(
@@ -170,10 +200,12 @@ class KnowledgeBase:
         synonym_groups: Sequence[Sequence[str]] | None = None,
         calibration: Calibration | None = None,
         params: Bm25Params | None = None,
+        **dense: Any,
     ) -> KnowledgeBase:
-        """Index entries that are already in memory (tests, fitting, the cost bench)."""
+        """Index entries that are already in memory (tests, fitting, the cost bench); ``dense``
+        passes ``embedder``, ``vectors`` and ``dense_calibration`` on."""
         groups = load_groups() if synonym_groups is None else synonym_groups
-        return cls(list(entries), build(groups, raw_terms), calibration, params)
+        return cls(list(entries), build(groups, raw_terms), calibration, params, **dense)
 
     @staticmethod
     def _build_phrasings(analyzed: Sequence[_AnalyzedEntry]) -> featmod.Phrasings:
@@ -237,8 +269,8 @@ class KnowledgeBase:
         )
 
     def _candidates(self, query: featmod.Query, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Top-k entries by word BM25F plus discounted character BM25: indices, word and
-        character scores."""
+        """Top-k entries by word BM25F plus discounted character BM25: indices, and the word and
+        character scores of every entry."""
         words = self._bm25.scores(query.term_ids)
         chars = self._chars.scores(query.char_ids)
         combined = words + CHAR_WEIGHT * chars
@@ -246,7 +278,7 @@ class KnowledgeBase:
         idx = np.argpartition(-combined, k - 1)[:k] if k < len(combined) else np.arange(len(combined))
         idx = idx[combined[idx] > 0]
         idx = idx[np.argsort(-combined[idx], kind="stable")]
-        return idx, words[idx], chars[idx]
+        return idx, words, chars
 
     def bm25(self, text: str, k: int = 10) -> list[tuple[Entry, float]]:
         """Word BM25F alone (a baseline for the bench): entries and score over the query's ceiling."""
@@ -258,8 +290,12 @@ class KnowledgeBase:
         ceiling = query.total * (self.params.k1 + 1.0) or 1.0
         return [(self._entries[int(i)], float(s) / ceiling) for i, s in zip(indices, scores, strict=True)]
 
-    def rank(self, text: str, k: int = CANDIDATES) -> Ranked:
-        """Candidates for a text in re-ranked order, with features and probabilities."""
+    def rank(self, text: str, k: int = CANDIDATES, dense: bool | None = None) -> Ranked:
+        """Candidates for a text in re-ranked order, with features and probabilities.
+
+        ``dense``: None consults sentence embeddings only when the lexical ranking is not
+        confident enough to answer (the service's rule); True/False force it (fitting, benches).
+        """
         analyzed = self.analyzer.analyze(text)
         nothing = np.empty(0)
         empty = Ranked(np.empty(0, dtype=np.int64), nothing, nothing, np.empty((0, len(featmod.FEATURES))))
@@ -267,14 +303,56 @@ class KnowledgeBase:
             return empty
         query = self._query(analyzed)
         indices, words, chars = self._candidates(query, k)
-        if not len(indices):
-            return empty
-        feats = featmod.compute(query, indices, words, chars, self._phrasings, self.params.k1, CHAR_PARAMS.k1)
-        logits = self.calibration.logits(feats)
+        lexical = empty
+        if len(indices):
+            feats = self._features(query, indices, words, chars)
+            lexical = self._ranked(self.calibration, indices, feats, query, analyzed)
+        use_dense = self.uses_dense and (dense or (dense is None and lexical.confidence < self.calibration.answer))
+        if not use_dense:
+            return lexical
+        return self._rank_dense(analyzed, query, indices, words, chars) or lexical
+
+    def _features(self, query: featmod.Query, indices: np.ndarray, words: np.ndarray, chars: np.ndarray) -> np.ndarray:
+        return featmod.compute(
+            query, indices, words[indices], chars[indices], self._phrasings, self.params.k1, CHAR_PARAMS.k1
+        )
+
+    @staticmethod
+    def _ranked(cal: Calibration, indices: np.ndarray, feats: np.ndarray, query: featmod.Query,
+                analyzed: Analyzed, dense: bool = False) -> Ranked:
+        logits = cal.logits(feats)
         order = np.argsort(-logits, kind="stable")
         logits = logits[order]
-        probs = self.calibration.probabilities(logits, query.unknown_share)
-        return Ranked(indices[order], logits, probs, feats[order], query.unknown_share, analyzed)
+        probs = cal.probabilities(logits, query.unknown_share)
+        return Ranked(indices[order], logits, probs, feats[order], query.unknown_share, analyzed, dense)
+
+    def embed_query(self, analyzed: Analyzed) -> np.ndarray | None:
+        """The query's vector: from the vector files when the text is known (fitting asks the
+        entries' own phrasings), else from the embedder; None when neither can say."""
+        if self._vectors is None:
+            return None
+        try:
+            vector = self._vectors.vectors([analyzed.text], self._embedder)[0]
+        except Exception:  # the optional signal must never break a search
+            log.exception("query embedding failed; lexical ranking only")
+            return None
+        return vector if vector.any() else None
+
+    def _rank_dense(self, analyzed: Analyzed, query: featmod.Query, lexical: np.ndarray,
+                    words: np.ndarray, chars: np.ndarray) -> Ranked | None:
+        assert self._dense is not None and self.dense_calibration is not None
+        vector = self.embed_query(analyzed)
+        if vector is None:
+            return None
+        best_phrasing, best_sentence = self._dense.scores(vector)
+        n = min(DENSE_CANDIDATES, len(best_phrasing))
+        extra = np.concatenate(
+            (np.argsort(-best_phrasing, kind="stable")[:n], np.argsort(-best_sentence, kind="stable")[:n])
+        )
+        indices = np.asarray(list(dict.fromkeys([*lexical.tolist(), *extra.tolist()])), dtype=np.int64)
+        lexical_feats = self._features(query, indices, words, chars)
+        feats = np.column_stack((lexical_feats, best_phrasing[indices], best_sentence[indices]))
+        return self._ranked(self.dense_calibration, indices, feats, query, analyzed, dense=True)
 
     def search(self, text: str, limit: int = 3) -> SearchResult:
         """The outcome for a user's question; never raises on odd input (it answers none)."""
@@ -285,7 +363,8 @@ class KnowledgeBase:
             return NO_ANSWER
         if not len(ranked.indices) or limit <= 0:
             return NO_ANSWER
-        return decide(self._entries, ranked, self.calibration, limit)
+        cal = self.dense_calibration if ranked.dense and self.dense_calibration is not None else self.calibration
+        return decide(self._entries, ranked, cal, limit)
 
 
 def decide(entries: Sequence[Entry], ranked: Ranked, cal: Calibration, limit: int = 3) -> SearchResult:
