@@ -2,13 +2,19 @@
 engine and database. Each step is one of:
 
     say: <text>          (user: <id>, default "ent")   the user writes; then
+      nlu: {act: ..., confidence: ..., domain: ...}  pin what the classifier makes of this text
+                         (for rules that depend on its confidence, so a retrained model does not
+                         change what the step tests)
       expect: [substrings that must appear in the bot's replies]
       expect_not: [substrings that must not appear]
       silent: true       the bot must not answer at all (a person is on the line)
     state: {flow: <name or null>, user: <id>}            the persisted conversation state
+    set_state: {flow: <name>, data: {...}, user: <id>}   put the user in a flow (a pending
+                         "您是不是想问" list) without depending on what the knowledge base says
     case: {op: accept|reply|transfer|resolve|reopen|end_live, number: ..., as: <handle>, ...}
       error: <substring>  the operation must be refused with this reason
-    check_case: {number: ..., status: ..., owner: <handle>, events: [kinds that must be on the timeline]}
+    check_case: {number: ..., status: ..., owner: <handle>, events: [kinds that must be on the timeline],
+                 description: <substring of the demand>, event_texts: [substrings of event texts]}
     outbox: {recipient: <handle or "management">, contains: <substring>, count: <n>}
     complaint_reply: {number: ..., text: ...}
     advance: {hours: <n>} / {minutes: <n>} / {days: <n>}  move the clock
@@ -19,6 +25,7 @@ engine and database. Each step is one of:
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +37,12 @@ from bot.config import Settings
 from bot.jobs import run_jobs_once
 from bot.messages import InboundMessage
 from bot.runtime import Runtime
-from bot.services import cases, complaints, live, matching
+from bot.services import cases, complaints, conversations, live, matching
+from bot.services.conversations import DialogueState
 from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, ConversationState, Outbox
-from intents.classifier import Nlu
+from intents.classifier import Nlu, NluResult
 from tests.flow.conftest import Clock, start_runtime
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))
@@ -44,11 +52,34 @@ def load(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+class PinnedNlu:
+    """The real classifier, except for texts a step pinned: there the given fields replace its
+    verdict (``confidence`` also sets ``act_confidence``)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.pins: dict[str, dict[str, Any]] = {}
+
+    def parse(self, text: str) -> NluResult:
+        result: NluResult = self.inner.parse(text)
+        pin = self.pins.get(text)
+        if pin is None:
+            return result
+        fields = dict(pin)
+        if "confidence" in fields:
+            fields.setdefault("act_confidence", fields["confidence"])
+        if fields.get("act", result.act) != "inquiry":
+            fields.setdefault("domain", None)
+        return dataclasses.replace(result, **fields)
+
+
 class Runner:
     def __init__(self, runtime: Runtime, settings: Settings, nlu: Nlu, knowledge: KnowledgeService,
                  clock: Clock) -> None:
         self.runtime, self.settings, self.nlu, self.knowledge, self.clock = runtime, settings, nlu, knowledge, clock
         self.transcript: list[str] = []
+        self.pinned = PinnedNlu(nlu)
+        runtime.dialogue.nlu = self.pinned
 
     def fail(self, message: str) -> None:
         pytest.fail(message + "\n--- conversation so far ---\n" + "\n".join(self.transcript[-30:]))
@@ -56,6 +87,8 @@ class Runner:
     async def say(self, step: dict[str, Any]) -> None:
         user = step.get("user", "ent")
         text = str(step["say"])
+        if "nlu" in step:
+            self.pinned.pins[text] = dict(step["nlu"])
         await self.runtime.dispatcher.run_once()  # commissioner messages become held for hand-over
         result = await self.runtime.dialogue.handle(InboundMessage(channel="cli", user_id=user, text=text))
         replies = "\n".join(r.text for r in result.replies)
@@ -78,6 +111,13 @@ class Runner:
         flow = row.flow if row else None
         if flow != step["flow"]:
             self.fail(f"state of {user}: expected flow {step['flow']!r}, got {flow!r}")
+
+    async def set_state(self, step: dict[str, Any]) -> None:
+        user = step.get("user", "ent")
+        async with transaction(self.runtime.sessions) as session:
+            identity = (await session.execute(select(ChannelIdentity).where(
+                ChannelIdentity.channel == "cli", ChannelIdentity.external_id == user))).scalar_one()
+            await conversations.save(session, identity.id, DialogueState(step["flow"], dict(step.get("data") or {})))
 
     async def case(self, step: dict[str, Any]) -> None:
         op = step["op"]
@@ -132,6 +172,12 @@ class Runner:
             for kind in step.get("events", []):
                 if kind not in kinds:
                     self.fail(f"{case.number}: no {kind!r} on the timeline {kinds}")
+            if "description" in step and str(step["description"]) not in case.description:
+                self.fail(f"{case.number}: description {case.description!r} lacks {step['description']!r}")
+            texts = [e.text or "" for e in case.events]
+            for needle in step.get("event_texts", []):
+                if not any(str(needle) in t for t in texts):
+                    self.fail(f"{case.number}: no event text with {needle!r} on the timeline {texts}")
 
     async def outbox(self, step: dict[str, Any]) -> None:
         async with self.runtime.sessions() as session:
@@ -154,6 +200,8 @@ class Runner:
                 await self.say(step)
             elif "state" in step:
                 await self.state({**step["state"], **({"user": step["user"]} if "user" in step else {})})
+            elif "set_state" in step:
+                await self.set_state(step["set_state"])
             elif "case" in step:
                 await self.case({**step["case"], **{k: v for k, v in step.items() if k == "error"}})
             elif "check_case" in step:
@@ -171,6 +219,7 @@ class Runner:
             elif "restart" in step:
                 await self.runtime.close()
                 self.runtime = await start_runtime(self.settings, self.nlu, self.knowledge, self.clock)
+                self.runtime.dialogue.nlu = self.pinned
             else:
                 raise AssertionError(f"unknown step {step}")
 
