@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.services.policy import ServicePolicy
     from handlers.texts import Texts
     from intents.classifier import NluResult
+    from knowledge.retriever import SearchResult
 
 
 @dataclass
@@ -33,10 +34,19 @@ class TurnContext:
     now: datetime
     policy: ServicePolicy
     first_contact: bool = False  # the user's very first message on this channel
+    _search: SearchResult | None = field(default=None, repr=False)
 
     @property
     def language(self) -> str:
         return self.nlu.normalized.language
+
+    def kb_search(self) -> SearchResult:
+        """The knowledge base's result for this message, searched once per turn: flows that wait
+        for an answer ask whether the message is a question the base answers, and the knowledge
+        handler then answers from the same result."""
+        if self._search is None:
+            self._search = self.knowledge.search(self.message.text)
+        return self._search
 
     def say(self, key: str, *, choices: tuple[str, ...] = (), **values: Any) -> Reply:
         """A reply from the texts file, in the user's language."""
@@ -49,6 +59,11 @@ class Match:
 
     reason: str
     data: dict[str, Any] = field(default_factory=dict)
+    # True when the owner of the user's flow takes the message as something new, not as the
+    # answer its flow waits for (a fresh question while "您是不是想问" is pending): the message
+    # then goes to the handlers in priority order, so a demand or a commissioner's answer comes
+    # before another question.
+    fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.privacy import mask_name
 from bot.services import enterprises, live
+from handlers import signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.knowledge import LAST_DOMAIN
 from handlers.words import bare
@@ -17,7 +18,8 @@ class HandoffHandler:
     flows: frozenset[str] = frozenset()
 
     def matches(self, ctx: TurnContext) -> Match | None:
-        return Match("act") if ctx.nlu.act == "handoff" else None
+        # A handoff opens a case and pages a person: not on noise the classifier is unsure of.
+        return Match("act") if signals.handoff_wanted(ctx) else None
 
     async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
         enterprise = await enterprises.enterprise_for(ctx.session, ctx.identity)

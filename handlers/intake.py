@@ -21,6 +21,7 @@ from bot.privacy import mask_name
 from bot.services import cases, enterprises, notices
 from bot.services.enterprises import XIAMEN_DISTRICTS, existing_enterprise, profile_of
 from bot.storage.models import Commissioner
+from handlers import signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.knowledge import LAST_DOMAIN
 from handlers.words import bare
@@ -31,12 +32,13 @@ INTAKE_FLOW = "intake"
 DATA_FILE = Path(__file__).parent / "data" / "intake.yaml"
 PROFILE_ORDER = ("name", "credit_code", "contact_name", "mobile", "district")
 CASE_ORDER = ("description", "mode")
-_MIN_CONFIDENCE = 0.5
+# An opening message with at least this much left beside "我要办理" describes the demand; less
+# ("我要办理 检验检测") names only the service, so the description is still asked.
+_MIN_DESCRIPTION = 6
 
 
 @dataclass(frozen=True)
 class IntakeVocabulary:
-    triggers: tuple[str, ...]
     accept_offer: frozenset[str]
     confirm: frozenset[str]
     skip: frozenset[str]
@@ -49,7 +51,6 @@ class IntakeVocabulary:
 def vocabulary() -> IntakeVocabulary:
     data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
     return IntakeVocabulary(
-        triggers=tuple(data["triggers"]),
         accept_offer=frozenset(str(w) for w in data["accept_offer"]),
         confirm=frozenset(str(w) for w in data["confirm"]),
         skip=frozenset(str(w) for w in data["skip"]),
@@ -125,7 +126,7 @@ class IntakeHandler:
             if word in words.cancel:
                 return Match("cancel")
             return Match("continue")
-        if any(trigger in word for trigger in words.triggers):
+        if signals.is_demand(ctx):
             return Match("start")
         if ctx.state.data.get(LAST_DOMAIN) and word in words.accept_offer:
             return Match("start", {"domain": ctx.state.data[LAST_DOMAIN]})
@@ -140,21 +141,20 @@ class IntakeHandler:
         return await self._continue(ctx)
 
     async def _start(self, ctx: TurnContext, offered_domain: str | None) -> Outcome:
-        nlu = ctx.nlu
-        domain = offered_domain
-        if domain is None and nlu.act == "inquiry" and nlu.domain in DOMAINS and nlu.confidence >= _MIN_CONFIDENCE:
-            domain = nlu.domain
+        """Keep what the opening message already says, so it is never asked again: the service
+        it names ("检定" → 计量) and the demand itself ("帮我们安排一下检定，有3台加油机") as the
+        description. The summary shows both before anything is submitted, so a wrong guess is
+        corrected there ("修改 领域")."""
+        domain = offered_domain or signals.demand_domain(ctx)
         if domain is None and ctx.state.data.get(LAST_DOMAIN) in DOMAINS:
             domain = ctx.state.data[LAST_DOMAIN]
         collected: dict[str, Any] = {"domain": domain}
-        # A demand that already says what it is about ("加油机要校准，我要办理") is the description.
-        remainder = ctx.message.text
-        for trigger in vocabulary().triggers:
-            remainder = remainder.replace(trigger, "")
-        if domain and len(bare(remainder)) >= 6:
-            collected["description"] = remainder.strip(" ，,。.：:")
+        remainder = signals.demand_remainder(ctx.message.text) if offered_domain is None else ""
+        if len(bare(remainder)) >= _MIN_DESCRIPTION:
+            collected["description"] = remainder
         ctx.state.enter(INTAKE_FLOW, collected=collected)
-        intro = ctx.say("intake_start", domain_name=DOMAIN_NAMES_ZH.get(domain or "", ""))
+        intro = ctx.say("intake_start", domain_name=DOMAIN_NAMES_ZH.get(domain or "", ""),
+                        description=collected.get("description", ""))
         return Outcome((intro, *(await self._next_question(ctx))))
 
     async def _continue(self, ctx: TurnContext) -> Outcome:

@@ -73,6 +73,12 @@ def compose_answer(result: SearchResult, nlu: NluResult, texts: Texts) -> Compos
     return ComposedAnswer("none", texts.render("kb_none", language, domain_name=domain_name), None, score)
 
 
+def wants_detail(ctx: TurnContext) -> bool:
+    """"详情" right after an answer: more of that answer (a request of its own, never a reply
+    to a commissioner)."""
+    return ctx.nlu.normalized.text.strip() in _DETAIL_WORDS and bool(ctx.state.data.get(LAST_ENTRY))
+
+
 class KnowledgeHandler:
     name = "knowledge"
     flows = frozenset({SUGGEST_FLOW, CLARIFY_FLOW})
@@ -89,10 +95,13 @@ class KnowledgeHandler:
             for domain in ctx.state.data.get("options", []):
                 if DOMAIN_NAMES_ZH[domain] in text:
                     return Match("clarified", {"domain": domain})
-        if text in _DETAIL_WORDS and ctx.state.data.get(LAST_ENTRY):
+        if wants_detail(ctx):
             return Match("detail", {"entry_id": ctx.state.data[LAST_ENTRY]})
+        # A new question, not the answer to a pending choice: "fresh", so that while a
+        # "您是不是想问" list is pending a demand ("帮我们安排一下检定") or a commissioner's
+        # answer still reaches its handler first.
         if ctx.nlu.act == "inquiry":
-            return Match("inquiry")
+            return Match("inquiry", fresh=True)
         return None
 
     async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
@@ -110,7 +119,7 @@ class KnowledgeHandler:
                 return Outcome((ctx.say("kb_no_detail"),))
             return Outcome((ctx.say("kb_detail", title=entry.title, detail=entry.detail.strip(), basis=entry.basis),))
 
-        composed = compose_answer(ctx.knowledge.search(ctx.message.text), ctx.nlu, ctx.texts)
+        composed = compose_answer(ctx.kb_search(), ctx.nlu, ctx.texts)
         if composed.outcome == "answer" and composed.entry_id:
             return self._answered(ctx, composed.entry_id, composed.text)
         if composed.outcome == "suggest":
@@ -135,4 +144,4 @@ class KnowledgeHandler:
         return Outcome((Reply(text),))
 
 
-__all__ = ["ComposedAnswer", "KnowledgeHandler", "compose_answer", "render_entry"]
+__all__ = ["ComposedAnswer", "KnowledgeHandler", "compose_answer", "render_entry", "wants_detail"]

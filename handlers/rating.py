@@ -1,14 +1,22 @@
-"""Satisfaction ratings: "5", "五星", "非常满意" after a resolve; an optional comment follows."""
+"""Satisfaction ratings: "5", "五星", "非常满意" after a resolve; an optional comment follows.
+
+The comment is optional, so the question that asks for it must never swallow what the user
+does next: a progress query, a question, a demand or a handoff typed there is handled as that
+(and ends the wait for a comment); "没有", "没了", "no" end it without recording anything.
+"""
 
 from __future__ import annotations
 
 from bot.services import ratings
+from handlers import signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.words import bare
 from intents.extract import extract_rating
 
 COMMENT_FLOW = "rating_comment"
-NO_COMMENT = frozenset({"没有", "无", "没", "不用", "不用了", "没了", "没有了", "暂无", "no", "nothing"})
+# What is not a comment, typed where a comment is awaited. A complaint is not among them: after
+# a low rating, "等了三天才回复" is exactly the comment asked for.
+INTERRUPTIONS: tuple[signals.Request, ...] = ("demand", "progress", "handoff", "question", "menu")
 
 
 class RatingHandler:
@@ -17,6 +25,10 @@ class RatingHandler:
 
     def matches(self, ctx: TurnContext) -> Match | None:
         if ctx.state.flow == COMMENT_FLOW:
+            if signals.is_no_comment(ctx):
+                return Match("no_comment")
+            if signals.new_request(ctx, INTERRUPTIONS) is not None:
+                return Match("interrupted")
             return Match("comment")
         score = extract_rating(ctx.message.text)
         if score is not None and ctx.nlu.act in ("rating", "thanks_bye", "inquiry"):
@@ -26,10 +38,15 @@ class RatingHandler:
         return None
 
     async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
+        if match.reason in ("no_comment", "interrupted"):
+            ctx.state.clear()
+            if match.reason == "no_comment":
+                return Outcome((ctx.say("rating_comment_none"),))
+            return Outcome((), then_dispatch=True)  # the new request, answered by its handler
         if match.reason == "comment":
             rating_id = ctx.state.data.get("rating_id")
             ctx.state.clear()
-            if bare(ctx.message.text) not in NO_COMMENT and rating_id:
+            if rating_id:
                 await ratings.add_comment(ctx.session, int(rating_id), ctx.message.text.strip(), ctx.now)
             return Outcome((ctx.say("rating_comment_thanks"),))
         case = await ratings.awaiting_rating(ctx.session, ctx.identity.enterprise_id)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from handlers.base import Handler, Match, TurnContext
 from handlers.cancel import CancelHandler
+from handlers.case_message import CaseMessageHandler
 from handlers.complaint import ComplaintHandler
 from handlers.handoff import HandoffHandler, LiveHandler
 from handlers.intake import IntakeHandler
@@ -28,12 +29,13 @@ class HandlerRegistry:
         return self._handlers
 
     def select(self, ctx: TurnContext, exclude: frozenset[str] = frozenset()) -> tuple[Handler, Match]:
-        """The owner of the user's current flow if it takes the message, else the first
-        handler in priority order that does."""
+        """The owner of the user's current flow if it takes the message as part of its flow,
+        else the first handler in priority order that takes it."""
         candidates = [h for h in self._handlers if h.name not in exclude]
         if ctx.state.flow is not None:
             for handler in candidates:
-                if ctx.state.flow in handler.flows and (match := handler.matches(ctx)) is not None:
+                if ctx.state.flow in handler.flows and (match := handler.matches(ctx)) is not None \
+                        and not match.fresh:
                     return handler, match
         for handler in candidates:
             match = handler.matches(ctx)
@@ -44,12 +46,17 @@ class HandlerRegistry:
 
 def default_handlers() -> HandlerRegistry:
     """Priority order when no flow is active. ``LiveHandler`` comes first of the text handlers
-    so that nothing else ever answers while a person is on the line."""
+    so that nothing else ever answers while a person is on the line. ``CaseMessageHandler``
+    comes next: while a commissioner is talking with the enterprise about a case, whatever is
+    not clearly a new request is for that commissioner, so it must see the message before the
+    others (which would take "好的" for yes to an offer, thank, file a complaint, or answer from
+    the knowledge base); it declines clear requests itself, so their handlers still get them."""
     return HandlerRegistry(
         [
             WelcomeHandler(),
             LiveHandler(),
             NonTextHandler(),
+            CaseMessageHandler(),
             IntakeHandler(),
             HandoffHandler(),
             ProgressHandler(),

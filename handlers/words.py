@@ -11,3 +11,8 @@ _PUNCT = re.compile(r"[\s,，。.!！?？~～:：;；、\"“”'‘’()（）]
 
 def bare(text: str) -> str:
     return _PUNCT.sub("", normalize(text).text)
+
+
+def strip_punct(canonical: str) -> str:
+    """:func:`bare` of text that is already normalised (the NLU's), without normalising again."""
+    return _PUNCT.sub("", canonical)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -163,6 +163,34 @@ async def open_cases_of_enterprise(session: AsyncSession, enterprise_id: int) ->
             .order_by(ServiceCase.updated_at.desc(), ServiceCase.id.desc())
         )
     ).scalars().all()
+
+
+# What the commissioner said last to the enterprise, and what ends that exchange.
+_CONVERSATION_EVENTS = (
+    select(CaseEvent.case_id, CaseEvent.kind, ServiceCase.number)
+    .join(ServiceCase, ServiceCase.id == CaseEvent.case_id)
+    .where(
+        ServiceCase.enterprise_id == bindparam("enterprise_id"),
+        ServiceCase.status.in_(OPEN_STATUSES),
+        CaseEvent.kind.in_(("replied", "live_ended")),
+        CaseEvent.created_at >= bindparam("since"),
+    )
+    .order_by(CaseEvent.created_at.desc(), CaseEvent.id.desc())
+)
+
+
+async def in_conversation(session: AsyncSession, enterprise_id: int, since: datetime) -> ServiceCase | None:
+    """The open case whose commissioner wrote to the enterprise most recently (not before
+    ``since``): the enterprise's next messages are probably answers to it. A live session ended
+    after that message closes the exchange (the replies were part of the live chat)."""
+    ended: set[int] = set()
+    rows = await session.execute(_CONVERSATION_EVENTS, {"enterprise_id": enterprise_id, "since": since})
+    for case_id, kind, number in rows:
+        if kind == "live_ended":
+            ended.add(case_id)
+        elif case_id not in ended:
+            return await get_case(session, number)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +339,20 @@ async def reply(session: AsyncSession, case: ServiceCase, actor: Commissioner, t
     add_event(case, "replied", actor_of(actor), now, text)
     await tell_enterprise(session, case, "enterprise_reply", now, actor_of(actor), owner=mask_name(actor.name),
                            text=text)
+
+
+async def message_from_enterprise(
+    session: AsyncSession, case: ServiceCase, text: str, now: datetime
+) -> Commissioner | None:
+    """An enterprise's message about its case (an answer to the commissioner, a time, a detail):
+    on the case timeline, and to the commissioner in charge through the outbox, as a new case
+    is. Returns that commissioner (None if the case has nobody yet)."""
+    add_event(case, "enterprise_message", "enterprise", now, text[:4000])
+    holder = case.owner or case.assignee
+    if holder is not None:
+        message = notifications().render("live_message", number=case.number, text=text[:1000])
+        await notify_commissioner(session, holder, "case_message", message, now, case_number=case.number)
+    return holder
 
 
 async def resolve(

@@ -32,7 +32,7 @@ _EVENT_ZH = {
     "transferred": "转交", "resolved": "办结", "reopened": "重新打开", "escalated": "超时上报",
     "cancelled": "撤回", "rated": "评价", "live_started": "转人工", "live_message": "企业消息",
     "live_ended": "结束人工", "low_rating_followup": "低分回访", "closed": "归档",
-    "attachment": "补充材料",
+    "attachment": "补充材料", "enterprise_message": "企业留言",
 }
 TIMELINE_LINES = 12
 

@@ -19,6 +19,9 @@ class ServicePolicy:
     auto_close_after: timedelta = timedelta(days=7)
     retention_years: int = 3
     public_url: str = ""
+    # After a commissioner writes to an enterprise about an open case, the enterprise's messages
+    # that are not clearly a new request go to that commissioner for this long.
+    case_conversation: timedelta = timedelta(hours=72)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServicePolicy:

@@ -61,6 +61,8 @@ async def test_without_an_open_page_the_reply_waits_for_the_next_message(
     body = await (await client.post("/api/chat/messages", json={"text": "谢谢"})).json()
     texts = [r["text"] for r in body["replies"]]
     assert any("报告已出具" in t for t in texts)
-    assert "不客气" in texts[-1]  # the answer to the new message comes after the held ones
+    # the answer to the new message comes after the held ones; a thank-you right after the
+    # commissioner's message is for the commissioner, so the answer says it was passed on
+    assert "已转给李专员" in texts[-1]
     history = await (await client.get("/api/chat/history")).json()
     assert sum("报告已出具" in m["text"] for m in history["messages"]) == 1  # logged once
