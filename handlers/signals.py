@@ -76,7 +76,7 @@ class Vocabulary:
     complaint_yes: frozenset[str]
     complaint_no: frozenset[str]
     handoff_words: Words
-    no_comment: frozenset[str]
+    no_comment_parts: tuple[str, ...]  # longest first
     menu: frozenset[str]
     cancel_words: Words
 
@@ -101,7 +101,7 @@ def vocabulary() -> Vocabulary:
         complaint_yes=_whole(complaint["answer_yes"]),
         complaint_no=_whole(complaint["answer_no"]),
         handoff_words=Words(data["handoff"]["explicit"]),
-        no_comment=_whole(data["no_comment"]),
+        no_comment_parts=tuple(sorted(_whole(data["no_comment"]) - {""}, key=len, reverse=True)),
         menu=_whole(data["menu"]),
         cancel_words=Words(data["cancel_explicit"]),
     )
@@ -209,15 +209,27 @@ def complaint_answer(ctx: TurnContext) -> Literal["yes", "no"] | None:
 
 
 def handoff_wanted(ctx: TurnContext) -> bool:
-    """A handoff the user clearly asks for: a sure classifier, or a word for a person."""
+    """A handoff the user clearly asks for: a word for a person ("人工", "客服"), or a sure
+    classifier on a message that does not open like an answer ("可以，麻烦尽快" answers a
+    commissioner; it asks for no one)."""
     if ctx.nlu.act != "handoff":
         return False
-    return ctx.nlu.confidence >= HANDOFF_SURE or vocabulary().handoff_words.found(Said.of(ctx))
+    said = Said.of(ctx)
+    if vocabulary().handoff_words.found(said):
+        return True
+    return ctx.nlu.confidence >= HANDOFF_SURE and not _opens_like_an_answer(said)
 
 
 def is_no_comment(ctx: TurnContext) -> bool:
-    """"没有", "没了", "no", "谢谢": nothing to add after a rating."""
-    return Said.of(ctx).bare in vocabulary().no_comment
+    """"没有", "没了", "no", "好的谢谢": nothing to add after a rating -- the message is made
+    only of such words."""
+    rest, words = Said.of(ctx).bare, vocabulary().no_comment_parts
+    while rest:
+        part = next((w for w in words if rest.startswith(w)), None)
+        if part is None:
+            return False
+        rest = rest[len(part):]
+    return True
 
 
 def new_request(ctx: TurnContext, kinds: Iterable[Request] = ALL_REQUESTS) -> Request | None:
