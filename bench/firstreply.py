@@ -33,8 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from handlers.knowledge import compose_answer  # noqa: E402
 from handlers.texts import load_texts  # noqa: E402
+from intents import embed  # noqa: E402
 from intents.classifier import Nlu  # noqa: E402
 from intents.labels import INQUIRY  # noqa: E402
+from knowledge.dense import SHIPPED_VECTORS, VectorStore  # noqa: E402
 from knowledge.retriever import KnowledgeBase  # noqa: E402
 
 SETS = {
@@ -93,7 +95,8 @@ def report(name: str, qs: Sequence[Question], verdicts: Sequence[str]) -> None:
         n = max(len(inscope), 1)
         false_oos = sum(verdicts[i] == "wrong" for i in oos)
         return (
-            f"{label:<14} n={len(inscope):>3}  right {c['right'] / n:6.1%}  +choice {(c['right'] + c['choice']) / n:6.1%}"
+            f"{label:<14} n={len(inscope):>3}  right {c['right'] / n:6.1%}"
+            f"  +choice {(c['right'] + c['choice']) / n:6.1%}"
             f"  wrong {c['wrong'] / n:5.1%}  declined {c['declined'] / n:5.1%}"
             f"  | no-entry n={len(oos):>3} answered {false_oos / max(len(oos), 1):5.1%}"
         )
@@ -113,10 +116,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--set", action="append", help="heldout, blind, or a file (default: both)")
     ap.add_argument("--misses", type=int, default=0, help="print this many misses per set")
     ap.add_argument("--cache", default=str(ROOT / "data" / "cache"), help="NLU cache directory")
+    ap.add_argument("--embeddings", choices=("on", "off"), default="on", help="sentence embeddings (when installed)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    nlu = Nlu.load(Path(args.cache))
-    kb = KnowledgeBase.load()
+    use = args.embeddings == "on" and embed.available()
+    nlu = Nlu.load(Path(args.cache), embeddings=use)
+    dense = {}
+    if use and (embedder := embed.load_embedder()) is not None:
+        store = VectorStore(embedder.name, [SHIPPED_VECTORS], Path(args.cache) / "kb-vectors.npz")
+        dense = {"embedder": embedder, "vectors": store}
+    kb = KnowledgeBase.load(**dense)
+    print(f"embeddings {'on' if dense else 'off'}")
     texts = load_texts()
     print(f"loaded NLU and {len(kb)} entries in {time.perf_counter() - t0:.1f} s")
     for name in args.set or ["heldout", "blind"]:

@@ -60,7 +60,9 @@ class Runtime:
         if nlu is None or knowledge is None:
             loaded_nlu, loaded_knowledge = await asyncio.gather(
                 asyncio.to_thread(Nlu.load, settings.cache_dir) if nlu is None else _ready(nlu),
-                asyncio.to_thread(KnowledgeService, settings.kb_dir) if knowledge is None else _ready(knowledge),
+                asyncio.to_thread(KnowledgeService, settings.kb_dir, settings.cache_dir)
+                if knowledge is None
+                else _ready(knowledge),
             )
             nlu, knowledge = loaded_nlu, loaded_knowledge
         engine = db.create_engine(url, echo=settings.sql_echo)

@@ -21,8 +21,10 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: Environment switch: "1" turns the embedding signal on (when the package is installed).
-ENV_SWITCH = "QIBOT_NLU_EMBEDDINGS"
+#: Environment switch for the NLU and the knowledge base: "1" on, "0" off (the older name
+#: ``QIBOT_NLU_EMBEDDINGS`` is still read when this one is not set).
+ENV_SWITCH = "QIBOT_EMBEDDINGS"
+_OLD_SWITCH = "QIBOT_NLU_EMBEDDINGS"
 
 
 class Embedder(Protocol):
@@ -76,7 +78,8 @@ def embeddings_wanted(explicit: bool | None) -> bool:
     """
     if explicit is not None:
         return explicit
-    return os.environ.get(ENV_SWITCH, "").strip().lower() in ("1", "true", "yes", "on")
+    value = os.environ.get(ENV_SWITCH, os.environ.get(_OLD_SWITCH, ""))
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def available() -> bool:

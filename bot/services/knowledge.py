@@ -7,13 +7,16 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.dialect import upsert_increment
 from bot.storage.models import KbGap
+from intents import embed
 from intents.normalize import normalize
+from knowledge.dense import SHIPPED_VECTORS, VectorStore
 from knowledge.retriever import KnowledgeBase, KnowledgeBaseError, SearchResult
 
 log = logging.getLogger(__name__)
@@ -30,12 +33,22 @@ class Gap:
 
 class KnowledgeService:
     """Holds the index in use. A reload builds the new index completely and swaps it in only
-    when it loaded cleanly, so a broken content file never replaces a working knowledge base."""
+    when it loaded cleanly, so a broken content file never replaces a working knowledge base.
 
-    def __init__(self, directory: Path | None = None) -> None:
+    With sentence embeddings (``embeddings``: None follows ``QIBOT_EMBEDDINGS``), questions the
+    lexical ranking is unsure of are also matched by meaning; vectors of the bundled content are
+    shipped, those of edited or local content are embedded once into ``cache_dir``."""
+
+    def __init__(
+        self, directory: Path | None = None, cache_dir: Path | None = None, embeddings: bool | None = None
+    ) -> None:
         self._directory = directory
         self._lock = threading.Lock()
-        self._kb = KnowledgeBase.load(directory)
+        self._dense: dict[str, Any] = {}
+        if embed.embeddings_wanted(embeddings) and (embedder := embed.load_embedder()) is not None:
+            cache = cache_dir / "kb-vectors.npz" if cache_dir is not None else None
+            self._dense = {"embedder": embedder, "vectors": VectorStore(embedder.name, [SHIPPED_VECTORS], cache)}
+        self._kb = KnowledgeBase.load(directory, **self._dense)
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -45,7 +58,7 @@ class KnowledgeService:
         """Rebuild from the content files; raises KnowledgeBaseError and keeps the old index
         when the new content is broken. Returns the number of entries now served."""
         with self._lock:
-            fresh = KnowledgeBase.load(self._directory)
+            fresh = KnowledgeBase.load(self._directory, **self._dense)
             self._kb = fresh
             log.info("knowledge base reloaded: %d entries", len(fresh))
             return len(fresh)
