@@ -180,7 +180,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         composed = compose_answer(kb.search(text), understood, texts)
         return {
             "text": text,
-            "answer": to_script(composed.text, understood.normalized.script),
+            "answer": to_script(composed.text, understood.normalized.reply_script or "hans"),
             "entry_id": composed.entry_id,
             "score": round(composed.score, 4),
             "outcome": composed.outcome,

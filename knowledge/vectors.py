@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from knowledge.analysis import Analyzer
 from knowledge.dense import SHIPPED_VECTORS, VectorStore, entry_texts, save, text_key

@@ -101,8 +101,9 @@ class DialogueEngine:
                 return TurnResult(replies, duplicate=True)
 
             # Assigned only on change: an unchanged assignment still costs the ORM a flush.
-            if nlu.normalized.script in ("hans", "hant") and identity.script != nlu.normalized.script:
-                identity.script = nlu.normalized.script
+            reply_script = nlu.normalized.reply_script
+            if reply_script is not None and identity.script != reply_script:
+                identity.script = reply_script
             language = message.language or nlu.normalized.language
             if identity.language != language:
                 identity.language = language
@@ -156,6 +157,6 @@ class DialogueEngine:
 
     @staticmethod
     def _localise(reply: Reply, script: str) -> Reply:
-        if script != "hant":
+        if script == "hans":
             return reply
-        return Reply(to_script(reply.text, "hant"), tuple(to_script(c, "hant") for c in reply.choices))
+        return Reply(to_script(reply.text, script), tuple(to_script(c, script) for c in reply.choices))

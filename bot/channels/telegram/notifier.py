@@ -17,7 +17,7 @@ from telegram.error import Forbidden, RetryAfter, TelegramError
 
 from bot.channels.telegram import render
 from bot.notify.base import Delivery, Notification, NotifierUnavailable
-from intents.normalize import Script, to_script
+from intents.normalize import to_script
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class TelegramNotifier:
     async def deliver(self, notification: Notification) -> Delivery:
         enterprise = notification.identity_id is not None
         if enterprise:
-            script: Script = "hant" if notification.payload.get("script") == "hant" else "hans"
+            script = str(notification.payload.get("script") or "hans")
             text, markup = render.clip(to_script(notification.text, script)), None
         else:
             text = render.notification_text(notification, personal=self.share_personal_data,
