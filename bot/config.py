@@ -7,6 +7,7 @@ names the setting, so a typo in a deployment fails loudly instead of running hal
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -35,6 +36,10 @@ class Settings:
     max_message_chars: int = 2000  # longer messages get a polite "too long" reply (and are kept)
     max_body_bytes: int = 64 * 1024  # HTTP request bodies above this get 413
     cookie_secure: bool = False  # set behind HTTPS
+    # Who runs the service and how to reach them, shown on the web chat's welcome screen.
+    operator_name: str = "厦门市质量基础设施“一站式”协同服务平台"
+    operator_contact: str = ""  # a phone number or address; empty: the page offers 转人工 instead
+    privacy_url: str = "/static/privacy.html"  # the privacy notice: an http(s) URL or a path on this site
     kb_dir: Path | None = None  # None: the bundled knowledge base
     # Public holidays of further years, merged over the bundled calendar (README, "Working
     # calendar"). None: <data_dir>/calendar.yaml when it exists.
@@ -70,6 +75,20 @@ class Settings:
     wecom_aes_key: str = ""  # EncodingAESKey, 43 characters; WeCom callbacks are always encrypted
     wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
     wecom_robot_key: str = ""  # optional group robot of a team chat; a secret
+    # Abuse limits (README, "Limits"). Rates use the syntax "N/period" joined by ";", e.g.
+    # "12/10 seconds;60/minute"; empty turns a rate off, 0 turns a count off.
+    redis_url: str = ""  # redis://host:port/db: rates and counters shared by every worker; empty: in memory
+    redis_prefix: str = "qibot"  # key prefix, so several deployments can share one Redis
+    trusted_proxies: str = ""  # comma-separated addresses/networks whose X-Forwarded-For is believed
+    limit_messages: str = "12/10 seconds;60/minute"  # per chat user: a pasted paragraph of lines passes
+    limit_messages_per_ip: str = "40/10 seconds;300/minute"  # per web address: a whole office behind one NAT
+    limit_ws_per_ip: int = 20  # open WebSockets per web address
+    limit_ws_per_session: int = 5  # open WebSockets per web session (browser tabs)
+    limit_openings_per_ip: str = "10/hour;30/day"  # cases, handoffs and complaints started from one web address
+    limit_open_cases: int = 5  # open cases (new or accepted) per enterprise, or per mobile across enterprises
+    limit_complaints_per_day: int = 3  # per enterprise
+    limit_handoffs_per_hour: int = 3  # per enterprise
+    limit_web_cases_per_hour: int = 60  # cases and complaints from the whole web chat: a circuit breaker
     # QIBOT_* keys this version does not know; logged as a warning at start, since a typo such as
     # QIBOT_DATABSE_URL would otherwise silently fall back to the default.
     unknown: tuple[str, ...] = ()
@@ -148,13 +167,48 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("QIBOT_ARCHIVE_RETENTION_YEARS: the standard requires at least 3 years")
     if settings.max_body_bytes < 1024:
         raise ConfigError("QIBOT_MAX_BODY_BYTES: must be at least 1024")
+    url = settings.privacy_url
+    if not (url.startswith(("https://", "http://")) or (url.startswith("/") and not url.startswith("//"))):
+        raise ConfigError(f"QIBOT_PRIVACY_URL: must be an http(s):// URL or a path starting with /, got {url!r}")
     _validate_wechat(settings)
     _validate_telegram(settings)
     _validate_wecom(settings)
+    _validate_limits(settings)
     if settings.kb_dir is not None and not settings.kb_dir.is_dir():
         raise ConfigError(f"QIBOT_KB_DIR: {settings.kb_dir} is not a directory")
     if settings.calendar_file is not None and not settings.calendar_file.is_file():
         raise ConfigError(f"QIBOT_CALENDAR_FILE: {settings.calendar_file} is not a file")
+
+
+_RATE_SETTINGS = ("limit_messages", "limit_messages_per_ip", "limit_openings_per_ip")
+_COUNT_SETTINGS = ("limit_ws_per_ip", "limit_ws_per_session", "limit_open_cases", "limit_complaints_per_day",
+                   "limit_handoffs_per_hour", "limit_web_cases_per_hour")
+
+
+def _validate_limits(settings: Settings) -> None:
+    """A limit that does not parse would otherwise surface as an error on the first message."""
+    from limits import parse_many  # imported here: the rest of the settings need no third-party code
+
+    for name in _RATE_SETTINGS:
+        value = getattr(settings, name).strip()
+        if not value:
+            continue
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ConfigError(
+                f"QIBOT_{name.upper()}: expected rates such as '12/10 seconds;60/minute', got {value!r}"
+            ) from None
+    for name in _COUNT_SETTINGS:
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"QIBOT_{name.upper()}: must be 0 (off) or more")
+    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("QIBOT_REDIS_URL: must start with redis://, rediss:// or unix://")
+    for part in filter(None, (p.strip() for p in settings.trusted_proxies.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ConfigError(f"QIBOT_TRUSTED_PROXIES: {part!r} is not an address or network") from None
 
 
 _WECHAT_MODES = ("plain", "compatible", "safe")

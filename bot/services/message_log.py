@@ -20,6 +20,23 @@ class LoggedMessage:
     text: str
     created_at: datetime
     author: str | None
+    kind: str = "text"  # inbound: text | event | image ...; outbound: text or a NOTICE_KINDS value
+    choices: tuple[str, ...] = ()
+
+
+# What a message sent on the service's own initiative is, kept in ``message_log.kind`` so a
+# channel can show a person's words, a complaint reply and a status notice apart (also after a
+# reload): notification kind -> log kind. Anything else sent that way is a status notice.
+NOTICE_KINDS = {
+    "enterprise_reply": "person",  # a commissioner's own words
+    "complaint_reply": "complaint",
+    "enterprise_resolved": "rating",  # a status notice that asks for a rating
+    "rating_reminder": "rating",
+}
+
+
+def notice_kind(kind: str) -> str:
+    return NOTICE_KINDS.get(kind, "status")
 
 
 async def record_inbound(
@@ -105,4 +122,5 @@ async def transcript(session: AsyncSession, identity_id: int, limit: int = 200) 
             .limit(limit)
         )
     ).scalars()
-    return [LoggedMessage(r.direction, r.text, r.created_at, r.author) for r in reversed(list(rows))]
+    return [LoggedMessage(r.direction, r.text, r.created_at, r.author, r.kind or "text", tuple(r.choices or ()))
+            for r in reversed(list(rows))]

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Reply
+from bot.services.message_log import notice_kind
 from bot.storage.dialect import insert_ignore
 from bot.storage.models import ChannelIdentity, MessageLog, Outbox
 from intents.normalize import to_script
@@ -65,7 +66,8 @@ async def message_enterprise(
     """Send a message to an enterprise in its own channel: logged in its transcript now,
     pushed by the dispatcher (or handed over at its next message if the channel cannot push)."""
     session.add(
-        MessageLog(identity_id=identity.id, direction="out", text=text, author=author, case_id=case_id, created_at=now)
+        MessageLog(identity_id=identity.id, direction="out", text=text, author=author, case_id=case_id, created_at=now,
+                   kind=notice_kind(kind))
     )
     await enqueue(
         session,
