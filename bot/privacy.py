@@ -1,24 +1,127 @@
 """Masking of personal and enterprise identifiers wherever text leaves the data store in clear:
-log lines, exports, notifications to cross-border services.
+log lines (with their tracebacks), exports, archives, notifications to messengers.
 
 Mobiles become ``138****5678``; unified social credit codes and resident ID numbers keep their
 first 6 and last 4 characters.
+
+The bot recognises a number after normalising the text (full-width and mathematical digits,
+zero-width characters and soft hyphens, spaces and dashes inside it), so masking looks at the
+same normalised views (:mod:`intents.extract`: ``recognised_view``, ``code_view``,
+``compact_view``) and maps each match back onto the original text: whatever spelling the
+recognisers accept is masked, and the text around it stays as written. As a last guard the
+recognisers themselves are run on the result; should they still find a number (a spelling
+only the word-level normalisation produces), every digit of the text is masked.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
+import traceback
+import unicodedata
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
 
-from intents.extract import CREDIT_CODE_RE, MOBILE_RE, mask_credit_code, mask_mobile
+from intents.extract import (
+    CREDIT_CODE_RE,
+    MOBILE_RE,
+    TextView,
+    code_view,
+    compact_view,
+    find_credit_codes,
+    find_mobiles,
+    mask_credit_code,
+    mask_mobile,
+    recognised_view,
+)
 
-_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
+#: Resident ID number (18 characters, the last may be X), spaces or dashes allowed between digits.
+RESIDENT_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d(?:[\s\-]?\d){16}[\s\-]?[\dXx])(?![0-9A-Za-z])")
+_MIN_DIGITS = 6  # fewer digits than the shortest number masked here (a credit code's region part)
+_Span = tuple[int, int, str]
+
+
+def _mask_id(number: str) -> str:
+    compact = re.sub(r"[\s\-]", "", number)
+    return compact[:6] + "*" * (len(compact) - 10) + compact[-4:].upper()
+
+
+def _matches(view: TextView, pattern: re.Pattern[str], mask: Callable[[str], str]) -> Iterable[_Span]:
+    for match in pattern.finditer(view.text):
+        start, end = view.original_span(*match.span(1))
+        yield start, end, mask(match.group(1))
+
+
+def _spans(text: str) -> list[_Span]:
+    """Every masked number as (start, end, replacement) in ``text``, longest formats first, no overlaps."""
+    recognised, codes, compact = recognised_view(text), code_view(text), compact_view(text)
+    candidates = [
+        *_matches(recognised, RESIDENT_ID_RE, _mask_id),
+        *_matches(compact, RESIDENT_ID_RE, _mask_id),
+        *_matches(codes, CREDIT_CODE_RE, mask_credit_code),
+        *_matches(compact, CREDIT_CODE_RE, mask_credit_code),
+        *_matches(recognised, MOBILE_RE, lambda m: mask_mobile(re.sub(r"\D", "", m))),
+        *_matches(compact, MOBILE_RE, lambda m: mask_mobile(re.sub(r"\D", "", m))),
+    ]
+    chosen: list[_Span] = []
+    for span in candidates:
+        if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
+            chosen.append(span)
+    return sorted(chosen)
+
+
+def _apply(text: str, spans: list[_Span]) -> str:
+    parts: list[str] = []
+    at = 0
+    for start, end, replacement in spans:
+        parts.append(text[at:start])
+        parts.append(replacement)
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+def _few_digits(text: str) -> bool:
+    """Cheap pre-check for the common log line: too few digits (in any spelling) to hold a number."""
+    folded = text if text.isascii() else unicodedata.normalize("NFKC", text)
+    return sum(map(str.isnumeric, folded)) < _MIN_DIGITS
+
+
+def _still_recognised(text: str) -> bool:
+    return bool(find_mobiles(text) or find_credit_codes(text))
 
 
 def redact(text: str) -> str:
-    text = _RESIDENT_ID.sub(lambda m: m.group(1) + "********" + m.group(3)[-4:], text)
-    text = CREDIT_CODE_RE.sub(lambda m: mask_credit_code(m.group(1)), text)
-    return MOBILE_RE.sub(lambda m: mask_mobile(re.sub(r"\D", "", m.group(1))), text)
+    """``text`` with every mobile, credit code and resident ID number masked, in any spelling
+    the bot would accept it in."""
+    if not text or _few_digits(text):
+        return text
+    for _ in range(3):  # a match can hide behind a longer overlapping one: look again
+        spans = _spans(text)
+        if not spans:
+            break
+        text = _apply(text, spans)
+    if _still_recognised(text):
+        text = "".join("*" if ch.isnumeric() or _has_digit(ch) else ch for ch in text)
+    return text
+
+
+def _has_digit(ch: str) -> bool:
+    return not ch.isascii() and any(c.isdigit() for c in unicodedata.normalize("NFKC", ch))
+
+
+def redact_data(value: Any) -> Any:
+    """A JSON-like structure with every string in it masked (keys too). Masking the serialised
+    JSON instead would miss numbers JSON escapes (a newline inside a mobile is ``\\n`` there)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_data(k): redact_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v) for v in value]
+    return value
 
 
 def mask_name(name: str | None, title: str = "专员") -> str:
@@ -28,15 +131,61 @@ def mask_name(name: str | None, title: str = "专员") -> str:
     return name.strip()[0] + title
 
 
+_TRACEBACKS = logging.Formatter()
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message with identifiers masked, so no handler ever sees them."""
+    """Rewrites each record with identifiers masked, so no handler ever sees them: the message
+    with its arguments, the exception text and traceback (which quote user text: SQL parameters,
+    ``ValueError`` messages), and the stack information."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # wrong arguments: logging would print them raw in its error report
+            message = f"{record.msg} {record.args!r}"
         masked = redact(message)
-        if masked != message:
+        if masked != message or record.args:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+class OneLineClientErrors(logging.Filter):
+    """aiohttp logs a request it cannot parse (an oversized header, a malformed request line)
+    with a full traceback: a client's mistake, written once per request, that fills the log.
+    It becomes one warning line naming the client and the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 400) < 500:
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            reason = " ".join(str(exc.message or type(exc).__name__).split())[:200]
+            record.msg, record.args = "bad HTTP request from %s refused with %d: %s", (remote, exc.code or 400, reason)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_CLIENT_ERRORS = OneLineClientErrors()
+
+
+def install_client_error_filter() -> None:
+    """Idempotent: the app factory and ``configure_logging`` both call it."""
+    server = logging.getLogger("aiohttp.server")
+    if _CLIENT_ERRORS not in server.filters:
+        server.addFilter(_CLIENT_ERRORS)
+
+
+def _masked_excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, exc, tb))))
 
 
 def configure_logging(level: str) -> None:
@@ -48,3 +197,5 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
     for noisy in ("aiohttp.access", "sqlalchemy.engine", "jieba"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    install_client_error_filter()
+    sys.excepthook = _masked_excepthook  # an uncaught error's traceback is masked like a log line

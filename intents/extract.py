@@ -20,6 +20,9 @@ __all__ = [
     "CREDIT_CODE_ALPHABET",
     "CREDIT_CODE_WEIGHTS",
     "CreditCode",
+    "TextView",
+    "code_view",
+    "compact_view",
     "credit_code_check_char",
     "extract_rating",
     "find_case_numbers",
@@ -29,6 +32,7 @@ __all__ = [
     "mask_credit_code",
     "mask_mobile",
     "rating_in_canonical",
+    "recognised_view",
 ]
 
 # --------------------------------------------------------------------------- ratings
@@ -233,3 +237,77 @@ def mask_credit_code(code: str) -> str:
     if len(canon) <= 10:
         return "*" * len(canon)
     return canon[:6] + "*" * (len(canon) - 10) + canon[-4:]
+
+
+# --------------------------------------------------------------------------- views for masking
+
+
+@dataclass(frozen=True, slots=True)
+class TextView:
+    """A normalised view of a text plus, for each of its characters, the span of the original
+    text it came from (``starts[i]``, ``ends[i]``).
+
+    Masking must see a number the way the recognisers see it (``１３８`` is ``138``, a zero-width
+    space is a separator), yet rewrite the original text, so everything around the number stays
+    as the user wrote it; the offsets carry a match in the view back to the original."""
+
+    text: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """The original ``[start, end)`` covering view characters ``start … end-1``."""
+        return self.starts[start], self.ends[end - 1]
+
+
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co"})  # what _clean in intents.normalize turns into spaces
+_INVISIBLE = frozenset({"Cf", "Cs", "Co", "Mn", "Me"})  # nothing a reader sees between two digits
+
+
+def _view(text: str, mode: str) -> TextView:
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for i, ch in enumerate(text):
+        for out in unicodedata.normalize("NFKC", ch) if not ch.isascii() else ch:
+            category = unicodedata.category(out)
+            if mode == "recognised":
+                if category in _HIDDEN:
+                    out = " "
+                if out.isspace():
+                    if chars and chars[-1] == " ":  # a run of separators is one space
+                        ends[-1] = i + 1
+                        continue
+                    out = " "
+            elif mode == "compact" and (category in _INVISIBLE or (category == "Cc" and not out.isspace())):
+                if chars:  # dropped, but still covered by the mask of what it sits in
+                    ends[-1] = i + 1
+                continue
+            else:
+                out = out.upper()
+            for piece in out:
+                chars.append(piece)
+                starts.append(i)
+                ends.append(i + 1)
+    return TextView("".join(chars), tuple(starts), tuple(ends))
+
+
+def recognised_view(text: str) -> TextView:
+    """The characters :func:`find_mobiles` matches on (``normalize``: NFKC, control and format
+    characters as spaces, runs of whitespace as one space), with offsets into ``text``.
+
+    Only what ``normalize`` does character by character is mirrored: the Chinese conversions
+    and word variants after it never touch digits, spaces or dashes."""
+    return _view(text, "recognised")
+
+
+def code_view(text: str) -> TextView:
+    """The characters :func:`find_credit_codes` matches on (NFKC, upper case), with offsets."""
+    return _view(text, "code")
+
+
+def compact_view(text: str) -> TextView:
+    """NFKC and upper case with invisible characters (zero-width, soft hyphen, joiners, combining
+    marks, control characters other than whitespace) dropped: a number written with them inside
+    reads as one number here, so masking catches spellings stricter recognisers would split."""
+    return _view(text, "compact")

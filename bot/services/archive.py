@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.privacy import redact
+from bot.privacy import redact_data
 from bot.services.cases import CaseError, domain_name
 from bot.storage.models import CaseArchive, Enterprise, MessageLog, Rating, ServiceCase
 
@@ -111,6 +111,6 @@ async def delete_archive(session: AsyncSession, number: str, now: datetime) -> N
 
 def masked_export(archive: CaseArchive) -> dict[str, Any]:
     """The archive as exported: identifiers masked everywhere, with the digest of the original."""
-    masked = json.loads(redact(_canonical(archive.content)))
+    masked = redact_data(archive.content)  # string by string: JSON escapes would hide a spelling
     return {"archive": masked, "sha256_of_original": archive.digest, "archived_at": _iso(archive.archived_at),
             "retain_until": _iso(archive.retain_until)}

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.wecom.api import RATE_LIMITED, WeComApi, WeComError, WeComUnreachable, clip_bytes
 from bot.channels.wecom.commands import CHANNEL, say
 from bot.notify.base import Delivery, Notification, NotifierUnavailable
+from bot.privacy import redact
 from bot.services import desk, outbox
 from bot.storage.db import transaction
 from bot.storage.types import utcnow
@@ -105,7 +106,7 @@ class RobotNotifier:
         if not self.bucket.take():
             raise NotifierUnavailable("group robot at its rate limit; the post waits for a later attempt")
         try:
-            await self.api.robot_send(notification.text)
+            await self.api.robot_send(redact(notification.text))  # masked when queued; again, whoever queued it
         except WeComError as exc:
             if exc.errcode in RATE_LIMITED:
                 self.bucket.drain()  # WeCom counts more than we did (another worker?): back off
