@@ -25,6 +25,9 @@ class InboundMessage:
     # A reference to media the user sent (e.g. "wechat-media:<MediaId>"), attached to the
     # enterprise's open case as material; the channel knows how to fetch it.
     attachment: str | None = None
+    # Where a web request came from (behind trusted proxies, the client's address): per-address
+    # limits count it (bot/services/limits.py). None for channels that relay through a platform.
+    client_ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from bot.dialogue.engine import DialogueEngine, NluPort
 from bot.notify.dispatcher import OutboxDispatcher
 from bot.notify.local import ConsoleNotifier, LogNotifier, TerminalNotifier
 from bot.services.knowledge import KnowledgeService
+from bot.services.limits import Limiter
 from bot.services.policy import ServicePolicy
 from bot.storage import db
 from handlers.registry import default_handlers
@@ -40,6 +41,7 @@ class Runtime:
     dialogue: DialogueEngine
     policy: ServicePolicy
     dispatcher: OutboxDispatcher
+    limits: Limiter | None = None
 
     @classmethod
     async def start(
@@ -68,6 +70,9 @@ class Runtime:
         engine = db.create_engine(url, echo=settings.sql_echo)
         sessions = db.session_factory(engine)
         policy = ServicePolicy.from_settings(settings)
+        limits = Limiter(settings, sessions=sessions)
+        if limits.backend == "redis" and not await limits.ping():
+            log.warning("QIBOT_REDIS_URL: Redis does not answer; rates are counted per process until it does")
         year = datetime.now(policy.calendar.tz).year
         if not policy.calendar.covers(year):
             log.warning(
@@ -84,14 +89,17 @@ class Runtime:
             load_texts(),
             policy=policy,
             max_message_chars=settings.max_message_chars,
+            limits=limits,
         )
         notifiers = (ConsoleNotifier(), LogNotifier(), TerminalNotifier())
         dispatcher = OutboxDispatcher(sessions, {n.channel: n for n in notifiers})
         dialogue.on_commit = dispatcher.wakeup.set
         log.info("runtime ready in %.2fs (%d knowledge entries)", time.perf_counter() - started, len(knowledge.kb))
-        return cls(settings, engine, sessions, nlu, knowledge, dialogue, policy, dispatcher)
+        return cls(settings, engine, sessions, nlu, knowledge, dialogue, policy, dispatcher, limits)
 
     async def close(self) -> None:
+        if self.limits is not None:
+            await self.limits.close()  # stores the last refusal counters while the database is open
         await self.engine.dispose()
 
 

@@ -16,6 +16,7 @@ from bot.storage.models import ChannelIdentity
 
 if TYPE_CHECKING:
     from bot.services.knowledge import KnowledgeService
+    from bot.services.limits import Limiter
     from bot.services.policy import ServicePolicy
     from handlers.texts import Texts
     from intents.classifier import NluResult
@@ -34,6 +35,7 @@ class TurnContext:
     now: datetime
     policy: ServicePolicy
     first_contact: bool = False  # the user's very first message on this channel
+    limits: Limiter | None = None  # abuse limits (bot/services/limits.py); None: none apply
     _search: SearchResult | None = field(default=None, repr=False)
 
     @property

@@ -10,7 +10,7 @@ what it is. Filing a complaint against a commissioner on a misread answer is wor
 from __future__ import annotations
 
 from bot.services import cases, complaints, enterprises
-from handlers import signals
+from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.words import bare
 from intents.extract import find_case_numbers
@@ -57,6 +57,12 @@ class ComplaintHandler:
             ctx.state.enter(TEXT_FLOW)
             return Outcome((ctx.say("complaint_ask"),))
         ctx.state.clear()
+        gate = await consent.require_mobile(ctx, "complaint", text=text)  # anonymous web visitors
+        if gate is not None:
+            return gate
+        refused = await guard.refused(ctx, "complaint")
+        if refused is not None:
+            return refused
         enterprise = await enterprises.enterprise_for(ctx.session, ctx.identity)
         case = None
         for number in find_case_numbers(text):

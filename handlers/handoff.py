@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.privacy import mask_name
 from bot.services import enterprises, live
-from handlers import signals
+from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.knowledge import LAST_DOMAIN
 from handlers.words import bare
@@ -22,11 +22,20 @@ class HandoffHandler:
         return Match("act") if signals.handoff_wanted(ctx) else None
 
     async def handle(self, ctx: TurnContext, match: Match) -> Outcome:
+        # Resumed by the contact gate (handlers/consent.py), the request and its domain are the held ones.
+        domain = match.data.get("domain") or (
+            ctx.nlu.domain if ctx.nlu.act == "inquiry" else ctx.state.data.get(LAST_DOMAIN))
+        description = match.data.get("description") or ctx.message.text
+        gate = await consent.require_mobile(ctx, "handoff", text=description, domain=domain)
+        if gate is not None:
+            return gate
+        refused = await guard.refused(ctx, "handoff")
+        if refused is not None:
+            return refused
         enterprise = await enterprises.enterprise_for(ctx.session, ctx.identity)
-        domain = ctx.nlu.domain if ctx.nlu.act == "inquiry" else ctx.state.data.get(LAST_DOMAIN)
         started = await live.start(
             ctx.session, identity=ctx.identity, enterprise=enterprise, domain=domain,
-            description=ctx.message.text, now=ctx.now, calendar=ctx.policy.calendar,
+            description=description, now=ctx.now, calendar=ctx.policy.calendar,
         )
         ctx.state.enter(live.LIVE_FLOW, session_id=started.session_id, case=started.case.number)
         owner = mask_name(started.commissioner.name) if started.commissioner else ""

@@ -21,7 +21,7 @@ from bot.privacy import mask_name
 from bot.services import cases, enterprises, notices
 from bot.services.enterprises import XIAMEN_DISTRICTS, existing_enterprise, profile_of
 from bot.storage.models import Commissioner
-from handlers import signals
+from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.knowledge import LAST_DOMAIN
 from handlers.words import bare
@@ -137,6 +137,9 @@ class IntakeHandler:
             ctx.state.clear()
             return Outcome((ctx.say("intake_cancelled"),))
         if match.reason == "start":
+            refused = await guard.refused(ctx, "case", consume=False)  # say so now, not after the form
+            if refused is not None:
+                return refused
             return await self._start(ctx, match.data.get("domain"))
         return await self._continue(ctx)
 
@@ -163,6 +166,9 @@ class IntakeHandler:
         asking = data.get("asking")
         text = ctx.message.text
         words = vocabulary()
+        if asking in consent.PERSONAL_FIELDS and ctx.state.data.get(consent.NOTICE_SHOWN) and consent.declined(ctx):
+            ctx.state.clear()  # no consent: nothing typed so far is kept
+            return Outcome((ctx.say("privacy_declined"),))
 
         if asking == "summary":
             return await self._at_summary(ctx, collected)
@@ -193,6 +199,8 @@ class IntakeHandler:
                 key = f"intake_invalid_{'domain' if asking == 'domain' else asking}"
                 return Outcome((ctx.say(key),))
             collected[asking] = value
+        if asking in consent.PERSONAL_FIELDS:  # given after the privacy notice: the consent
+            await consent.consented(ctx, "intake")
         if data.pop("correcting", False):
             data["asking"] = "summary"
             return Outcome((await self._summary(ctx, collected),))
@@ -237,6 +245,11 @@ class IntakeHandler:
                 if field == "credit_code":
                     collected["credit_code_valid"] = profile.credit_code_valid
                 continue
+            if field in consent.PERSONAL_FIELDS:  # the privacy notice comes with the first such question
+                shown = await consent.notice(ctx, tuple(
+                    f for f in consent.PERSONAL_FIELDS if not collected.get(f) and not getattr(profile, f)))
+                if shown is not None:
+                    return [shown, *self._ask(ctx, field).replies]
             return list(self._ask(ctx, field).replies)
         ctx.state.data["asking"] = "summary"
         return [await self._summary(ctx, collected)]
@@ -257,6 +270,10 @@ class IntakeHandler:
         )
 
     async def _submit(self, ctx: TurnContext, collected: dict[str, Any]) -> Outcome:
+        refused = await guard.refused(ctx, "case")
+        if refused is not None:
+            ctx.state.clear()
+            return refused
         enterprise = await enterprises.enterprise_for(ctx.session, ctx.identity)
         enterprises.update_profile(enterprise, {k: collected[k] for k in PROFILE_ORDER})
         enterprise.credit_code_valid = collected.get("credit_code_valid")

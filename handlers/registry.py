@@ -9,6 +9,7 @@ from handlers.base import Handler, Match, TurnContext
 from handlers.cancel import CancelHandler
 from handlers.case_message import CaseMessageHandler
 from handlers.complaint import ComplaintHandler
+from handlers.consent import ContactGateHandler
 from handlers.handoff import HandoffHandler, LiveHandler
 from handlers.intake import IntakeHandler
 from handlers.knowledge import KnowledgeHandler
@@ -58,6 +59,7 @@ def default_handlers() -> HandlerRegistry:
             NonTextHandler(),
             CaseMessageHandler(),
             IntakeHandler(),
+            ContactGateHandler(),  # only in its flow: a web visitor's mobile before a person is paged
             HandoffHandler(),
             ProgressHandler(),
             CancelHandler(),

@@ -25,6 +25,7 @@ from bot.dialogue.locks import KeyedLocks
 from bot.messages import InboundMessage, Reply, TurnResult
 from bot.services import conversations, identities, message_log, outbox
 from bot.services.knowledge import KnowledgeService
+from bot.services.limits import Limiter
 from bot.services.policy import ServicePolicy
 from bot.storage.db import transaction
 from bot.storage.types import utcnow
@@ -55,8 +56,10 @@ class DialogueEngine:
         policy: ServicePolicy | None = None,
         max_message_chars: int = 2000,
         clock: Callable[[], datetime] = utcnow,
+        limits: Limiter | None = None,
     ) -> None:
         self.sessions = sessions
+        self.limits = limits  # abuse limits: message rates here, opening quotas in the handlers
         self.nlu = nlu
         self.knowledge = knowledge
         self.registry = registry
@@ -79,6 +82,13 @@ class DialogueEngine:
         self.on_commit: Callable[[], None] | None = None
 
     async def handle(self, message: InboundMessage) -> TurnResult:
+        if self.limits is not None:
+            refusal = await self.limits.check_message(message)
+            if refusal is not None:
+                # Refused before the lock, the NLU and the database: a flood costs a counter each,
+                # not a turn. Nothing is stored; the user is asked to send it again a bit later.
+                text = self.texts.render(refusal.text_key, message.language or "zh", **refusal.values)
+                return TurnResult((Reply(text),))
         async with self._locks.hold((message.channel, message.user_id)):
             # Understanding the text needs no database: do it before the transaction, so the
             # write lock (SQLite) or the row locks (PostgreSQL) are held only for the I/O.
@@ -119,6 +129,7 @@ class DialogueEngine:
                 now=now,
                 policy=self.policy,
                 first_contact=first_contact,
+                limits=self.limits,
             )
             # Messages that could not be pushed earlier (channel closed, outside a push window)
             # are handed over first, so nothing sent to this user is ever lost.

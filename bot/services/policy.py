@@ -22,6 +22,11 @@ class ServicePolicy:
     # After a commissioner writes to an enterprise about an open case, the enterprise's messages
     # that are not clearly a new request go to that commissioner for this long.
     case_conversation: timedelta = timedelta(hours=72)
+    # The privacy notice shown before the first personal field (handlers/consent.py): who
+    # processes the data, and how to ask for a copy or for deletion.
+    operator_name: str = "厦门市质量基础设施“一站式”协同服务平台"
+    operator_contact: str = ""
+    privacy_link: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServicePolicy:
@@ -33,4 +38,14 @@ class ServicePolicy:
             auto_close_after=timedelta(days=settings.auto_close_days),
             retention_years=settings.archive_retention_years,
             public_url=settings.public_url,
+            operator_name=settings.operator_name,
+            operator_contact=settings.operator_contact,
+            privacy_link=_absolute(settings.privacy_url, settings.public_url),
         )
+
+
+def _absolute(url: str, public_url: str) -> str:
+    """A link a chat message can carry: a path on this site needs the public URL in front."""
+    if url.startswith(("http://", "https://")):
+        return url
+    return f"{public_url.rstrip('/')}/{url.lstrip('/')}" if url and public_url else ""

@@ -60,8 +60,9 @@ async def upsert_increment(
     conflict: Sequence[str],
     increment: str,
     update: Mapping[str, Any],
+    amount: int = 1,
 ) -> None:
-    """Insert a row, or add one to ``increment`` and set ``update`` on the existing row."""
+    """Insert a row, or add ``amount`` to ``increment`` and set ``update`` on the existing row."""
     stmt = _insert(session, table).values(**values)
-    set_ = {increment: table.c[increment] + 1, **update}
+    set_ = {increment: table.c[increment] + amount, **update}
     await session.execute(stmt.on_conflict_do_update(index_elements=list(conflict), set_=set_))

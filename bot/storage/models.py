@@ -376,3 +376,49 @@ class WeChatReplyClaim(TimestampMixin, Base):
     __tablename__ = "wechat_reply_claim"
     key: Mapped[str] = mapped_column(String(260), primary_key=True)  # openid|message id
     how: Mapped[str] = mapped_column(String(8))  # push | passive
+
+
+class PrivacyConsent(TimestampMixin, Base):
+    """Proof that a person saw the privacy notice and agreed before the bot collected their
+    first personal field (PIPL arts. 13-14, 17): who, when, on which channel, which version of
+    the notice, and how they agreed. Kept after an erasure (with the identity link cut) because
+    it is the record that the processing was lawful."""
+
+    __tablename__ = "privacy_consent"
+    __table_args__ = (Index("ix_privacy_consent_identity", "identity_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identity.id", ondelete="SET NULL"))
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(20))
+    notice_version: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(20))  # intake | handoff | complaint
+    # "provided": the person gave the field right after the notice (an affirmative act, GB/T
+    # 35273-2020 5.4); "agreed": the person answered 同意.
+    method: Mapped[str] = mapped_column(String(12))
+    withdrawn_at: Mapped[datetime | None] = mapped_column()
+
+
+class PrivacyRequest(TimestampMixin, Base):
+    """The audit trail of a person's request about their data (export or erasure): who on the
+    staff answered it, when, for which enterprise, and what was done."""
+
+    __tablename__ = "privacy_request"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # export | erase
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id", ondelete="SET NULL"))
+    subject: Mapped[str] = mapped_column(String(200))  # how the person was found, masked
+    actor: Mapped[str] = mapped_column(String(80))  # the staff member (--as) or the OS user
+    reason: Mapped[str] = mapped_column(Text, default="")  # e.g. the ticket or letter it answers
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)  # counts of what was exported or erased
+
+
+class LimitRefusal(Base):
+    """How often each abuse limit refused something, per day and channel: the counter operators
+    read (``qibot limits``), summed over every worker."""
+
+    __tablename__ = "limit_refusal"
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    limit: Mapped[str] = mapped_column(String(40), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow)
