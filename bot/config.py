@@ -59,6 +59,9 @@ class Settings:
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     wechat_reply_budget: float = 4.0  # seconds to answer passively before falling back to a push
     wechat_timestamp_window: int = 300  # seconds a callback timestamp may differ from our clock
+    # Choices as tappable links (weixin://bizmsgmenu) in replies and menu messages (msgmenu) in
+    # pushes; false: the plain "· 1 …" lines to type from.
+    wechat_tappable_choices: bool = True
     # Telegram for commissioners (optionally enterprises): on when telegram_token is set (README).
     telegram_token: str = ""
     telegram_secret_token: str = ""  # Telegram echoes it in X-Telegram-Bot-Api-Secret-Token

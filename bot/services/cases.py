@@ -95,7 +95,7 @@ async def notify_commissioner(
 
 async def tell_enterprise(
     session: AsyncSession, case: ServiceCase, key: str, now: datetime, author: str, dedup_key: str | None = None,
-    **values: Any,
+    choices: Sequence[str] = (), **values: Any,
 ) -> None:
     if case.identity_id is None:
         return
@@ -104,8 +104,14 @@ async def tell_enterprise(
         return
     text = notifications().render(key, number=case.number, **values)
     await outbox.message_enterprise(
-        session, identity, text, kind=key, now=now, author=author, case_id=case.id, dedup_key=dedup_key
+        session, identity, text, kind=key, now=now, author=author, case_id=case.id, dedup_key=dedup_key,
+        choices=choices,
     )
+
+
+def rating_choices() -> tuple[str, ...]:
+    """The answers a rating request offers to tap ("5分 非常满意" … "1分 非常不满意")."""
+    return tuple(notifications().render("rating_choices").split("|"))
 
 
 # --- queries ----------------------------------------------------------------------------------
@@ -375,7 +381,8 @@ async def resolve(
     if served:
         case.suggestions = {**(case.suggestions or {}), "served": served}
     add_event(case, "resolved", actor_of(actor), now, summary, round=case.rating_round, **served)
-    await tell_enterprise(session, case, "enterprise_resolved", now, actor_of(actor), summary=summary)
+    await tell_enterprise(session, case, "enterprise_resolved", now, actor_of(actor), summary=summary,
+                          choices=rating_choices())
 
 
 async def reopen(session: AsyncSession, case: ServiceCase, actor: Commissioner, reason: str, now: datetime) -> None:

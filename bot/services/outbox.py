@@ -7,6 +7,7 @@ never lose it, and a rolled-back change never notifies anyone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -62,20 +63,25 @@ async def message_enterprise(
     author: str,
     case_id: int | None = None,
     dedup_key: str | None = None,
+    choices: Sequence[str] = (),
 ) -> None:
     """Send a message to an enterprise in its own channel: logged in its transcript now,
-    pushed by the dispatcher (or handed over at its next message if the channel cannot push)."""
+    pushed by the dispatcher (or handed over at its next message if the channel cannot push).
+    ``choices`` are short answers to tap (a WeChat menu message, web chat buttons)."""
     session.add(
         MessageLog(identity_id=identity.id, direction="out", text=text, author=author, case_id=case_id, created_at=now,
-                   kind=notice_kind(kind))
+                   kind=notice_kind(kind), choices=list(choices) or None)
     )
+    payload: dict[str, Any] = {"text": text, "script": identity.script, "author": author}
+    if choices:
+        payload["choices"] = list(choices)
     await enqueue(
         session,
         channel=identity.channel,
         recipient=identity.external_id,
         identity_id=identity.id,
         kind=kind,
-        payload={"text": text, "script": identity.script, "author": author},
+        payload=payload,
         now=now,
         dedup_key=dedup_key,
     )
@@ -99,6 +105,8 @@ async def take_held(session: AsyncSession, identity_id: int, now: datetime) -> t
         if text:
             # Rendered in the user's script here, once: a channel that already rendered it
             # (a late WeChat answer) marks the payload, and converting twice corrupts text.
-            rendered = row.payload.get("rendered")
-            replies.append(Reply(text if rendered else to_script(text, row.payload.get("script", "hans"))))
+            rendered, script = row.payload.get("rendered"), row.payload.get("script", "hans")
+            choices = tuple(str(c) for c in row.payload.get("choices") or ())
+            replies.append(Reply(text if rendered else to_script(text, script),
+                                 choices if rendered else tuple(to_script(c, script) for c in choices)))
     return tuple(replies)

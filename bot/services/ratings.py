@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.services import archive, matching
-from bot.services.cases import add_event, notify_commissioner, tell_enterprise
+from bot.services.cases import add_event, notify_commissioner, rating_choices, tell_enterprise
 from bot.storage.models import Commissioner, Expert, Institution, Rating, ServiceCase
 from bot.texts import notifications
 
@@ -119,7 +119,8 @@ async def send_reminders(session: AsyncSession, now: datetime, after: timedelta 
         case.rating_reminded_at = now
         add_event(case, "rating_reminded", "system", now)
         await tell_enterprise(session, case, "rating_reminder", now, "system",
-                               dedup_key=f"rating-reminder:{case.number}:{case.rating_round}")
+                               dedup_key=f"rating-reminder:{case.number}:{case.rating_round}",
+                               choices=rating_choices())
     return len(cases)
 
 

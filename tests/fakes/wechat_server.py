@@ -27,6 +27,7 @@ _ERRMSG = {
     42001: "access_token expired",
     43004: "require subscribe",
     45015: "response out of time limit or subscription is canceled",
+    40200: "invalid account type",
     47001: "data format error",
 }
 
@@ -43,6 +44,7 @@ class FakeWeChat:
     app_id: str = "wx0123456789abcdef"
     app_secret: str = "fake-secret-0123456789abcdef012345"
     token_delay: float = 0.0  # seconds the token endpoint takes: widens races in tests
+    refuse_menus: bool = False  # answer menu messages with 40200, as WeChat does for test accounts
     calls: list[Call] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)  # accepted customer-service messages
     menus: list[dict[str, Any]] = field(default_factory=list)
@@ -65,7 +67,11 @@ class FakeWeChat:
         self._valid.clear()
 
     def texts_to(self, openid: str) -> list[str]:
-        return [m["text"]["content"] for m in self.sent if m["touser"] == openid]
+        return [m["text"]["content"] for m in self.sent if m["touser"] == openid and m["msgtype"] == "text"]
+
+    def menus_to(self, openid: str) -> list[dict[str, Any]]:
+        """The menu messages (``msgmenu``) sent to this user."""
+        return [m["msgmenu"] for m in self.sent if m["touser"] == openid and m["msgtype"] == "msgmenu"]
 
     # --- the server ----------------------------------------------------------------------
 
@@ -127,6 +133,13 @@ class FakeWeChat:
         body, error = await self._authorised(request, CUSTOM_SEND)
         if error is not None:
             return error
+        if body.get("msgtype") == "msgmenu":
+            if self.refuse_menus:
+                return self._error(40200)
+            if not body.get("touser") or not _valid_menu(body.get("msgmenu")):
+                return self._error(47001)
+            self.sent.append(body)
+            return web.json_response({"errcode": 0, "errmsg": "ok"})
         text = body.get("text") if body.get("msgtype") == "text" else None
         if not body.get("touser") or not isinstance(text, dict) or not text.get("content"):
             return self._error(47001)
@@ -141,3 +154,17 @@ class FakeWeChat:
             return self._error(47001)
         self.menus.append(body)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+def _valid_menu(menu: Any) -> bool:
+    """A menu message as WeChat documents it: head and tail texts, 1-10 items with an id and a
+    content of at most 128 bytes, the head at most 1024 bytes."""
+    if not isinstance(menu, dict) or not isinstance(menu.get("head_content"), str):
+        return False
+    if len(menu["head_content"].encode()) > 1024 or not isinstance(menu.get("tail_content", ""), str):
+        return False
+    items = menu.get("list")
+    return isinstance(items, list) and 1 <= len(items) <= 10 and all(
+        isinstance(i, dict) and str(i.get("id", "")) and isinstance(i.get("content"), str)
+        and 0 < len(i["content"].encode()) <= 128 for i in items
+    )

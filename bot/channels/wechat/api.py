@@ -118,5 +118,9 @@ class WeChatApi:
             "/cgi-bin/message/custom/send", {"touser": openid, "msgtype": "text", "text": {"content": text}}
         )
 
+    async def send_menu(self, message: dict[str, Any]) -> None:
+        """A customer-service menu message (``msgtype`` msgmenu; see ``render.menu_message``)."""
+        await self.call("/cgi-bin/message/custom/send", message)
+
     async def create_menu(self, definition: dict[str, Any]) -> None:
         await self.call("/cgi-bin/menu/create", definition)

@@ -35,7 +35,7 @@ from bot.channels.wechat.callback import CHANNEL, Callback, parse_xml, to_callba
 from bot.channels.wechat.crypto import CallbackCrypto, CallbackRejected
 from bot.channels.wechat.menu import Menu, default_menu
 from bot.channels.wechat.notifier import WeChatNotifier
-from bot.channels.wechat.render import format_replies, split_text, text_reply
+from bot.channels.wechat.render import format_replies, push_parts, split_text, text_reply
 from bot.config import Settings
 from bot.messages import TurnResult
 from bot.privacy import redact
@@ -71,6 +71,7 @@ class WeChatChannel:
         self.runtime = runtime
         self.mode = settings.wechat_effective_mode
         self.budget = settings.wechat_reply_budget
+        self.tappable = settings.wechat_tappable_choices
         self.max_body = min(MAX_BODY, settings.max_body_bytes)
         self.menu = menu or default_menu()
         self.crypto = crypto or CallbackCrypto(
@@ -193,7 +194,7 @@ class WeChatChannel:
             del self._turns[key]
 
     async def _passive(self, callback: Callback, result: TurnResult) -> str | None:
-        text = format_replies(result.replies)
+        text = format_replies(result.replies, tappable=self.tappable)
         if not text:
             return None
         first, *rest = split_text(text)
@@ -205,12 +206,12 @@ class WeChatChannel:
         key = callback.key
         try:
             result = await self._finish(callback, turn.task)
-            text = format_replies(result.replies)
+            text, choices = push_parts(result.replies, tappable=self.tappable)
             if text:
                 async with transaction(self.runtime.sessions) as session:
                     won = await store.claim(session, key, "push", utcnow()) == "push"
                 if won:
-                    await self._enqueue(callback, text, "wechat-late")
+                    await self._enqueue(callback, text, "wechat-late", choices)
                 else:
                     log.info("wechat: late answer to %s not pushed: a retry replayed it", key)
         except Exception as exc:
@@ -232,8 +233,11 @@ class WeChatChannel:
             task = asyncio.create_task(self.runtime.dialogue.handle(callback.inbound))
         return await task
 
-    async def _enqueue(self, callback: Callback, text: str, prefix: str) -> None:
+    async def _enqueue(self, callback: Callback, text: str, prefix: str, choices: tuple[str, ...] = ()) -> None:
         now = utcnow()
+        payload: dict[str, Any] = {"text": text, "rendered": True}
+        if choices:  # sent as a menu message by the notifier
+            payload["choices"] = list(choices)
         async with transaction(self.runtime.sessions) as session:
             identity = await identities.find(session, CHANNEL, callback.openid)
             await outbox.enqueue(
@@ -241,7 +245,7 @@ class WeChatChannel:
                 channel=CHANNEL,
                 recipient=callback.openid,
                 kind="reply",
-                payload={"text": text, "script": identity.script if identity else "hans", "rendered": True},
+                payload={**payload, "script": identity.script if identity else "hans"},
                 now=now,
                 identity_id=identity.id if identity else None,
                 dedup_key=store.dedup_key(prefix, callback.key),

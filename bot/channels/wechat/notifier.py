@@ -5,6 +5,11 @@ at most 5 per user message (errcode 45015 otherwise). Outside those limits the n
 ``HELD``: the outbox keeps it and the engine hands it over with the answer to the user's next
 message, so nothing is silently lost. The allowance is counted in the database
 (:mod:`bot.channels.wechat.store`), so several workers share it.
+
+A notification with ``choices`` in its payload ends with a menu message (``msgmenu``: the last
+piece of text as its head, one tappable line per choice); if WeChat refuses the menu message
+for any reason but the window or the allowance, the same piece goes out as text with the choices
+as plain lines to type from, as it does when tappable choices are switched off.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from bot.channels.wechat.api import (
     WeChatUnreachable,
 )
 from bot.channels.wechat.callback import CHANNEL
-from bot.channels.wechat.render import split_text
+from bot.channels.wechat.render import MENU_HEAD_BYTES, menu_message, split_text, with_choices
 from bot.channels.wechat.token import TokenUnavailable
 from bot.config import Settings
 from bot.notify.base import Delivery, Notification, NotifierUnavailable
@@ -49,17 +54,19 @@ class WeChatNotifier:
         sessions: async_sessionmaker[AsyncSession],
         *,
         clock: Callable[[], datetime] = utcnow,
+        tappable: bool = True,
     ) -> None:
         self.api = api
         self.sessions = sessions
         self.clock = clock
+        self.tappable = tappable
 
     @classmethod
     def from_settings(cls, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> WeChatNotifier:
         """The notifier for a configured account (needs QIBOT_WECHAT_APP_ID and _APP_SECRET);
         ``close()`` it when done."""
         api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret, sessions)
-        return cls(api, sessions)
+        return cls(api, sessions, tappable=settings.wechat_tappable_choices)
 
     async def close(self) -> None:
         await self.api.close()
@@ -68,9 +75,16 @@ class WeChatNotifier:
         text = notification.text.strip()
         if not text:
             return Delivery.SENT  # nothing to say
+        choices = tuple(str(c) for c in notification.payload.get("choices") or () if str(c).strip())
         if not notification.payload.get("rendered"):  # engine replies come already in the user's script
-            text = to_script(text, str(notification.payload.get("script") or "hans"))  # type: ignore[arg-type]
+            script = str(notification.payload.get("script") or "hans")
+            text = to_script(text, script)  # type: ignore[arg-type]
+            choices = tuple(to_script(c, script) for c in choices)  # type: ignore[arg-type]
+        if choices and not self.tappable:
+            text, choices = with_choices(text, choices, tappable=False), ()
         pieces = split_text(text)
+        if choices and len(pieces[-1].encode()) > MENU_HEAD_BYTES:  # a menu message's head is shorter
+            pieces = [*pieces[:-1], *split_text(pieces[-1], MENU_HEAD_BYTES)]
         now = self.clock()
         async with transaction(self.sessions) as session:
             identity = await self._identity(session, notification)
@@ -86,8 +100,11 @@ class WeChatNotifier:
         # handed over later (the user may see the first pieces twice: better than losing the rest).
         sent = 0
         try:
-            for piece in pieces:
-                await self.api.send_text(openid, piece)
+            for index, piece in enumerate(pieces, 1):
+                if choices and index == len(pieces):
+                    await self._send_menu(openid, piece, choices)
+                else:
+                    await self.api.send_text(openid, piece)
                 sent += 1
         except WeChatApiError as exc:
             async with transaction(self.sessions) as session:
@@ -102,6 +119,16 @@ class WeChatNotifier:
                 await store.give_back(session, identity_id, opened, len(pieces) - sent)
             raise NotifierUnavailable(str(exc)) from None
         return Delivery.SENT
+
+    async def _send_menu(self, openid: str, head: str, choices: tuple[str, ...]) -> None:
+        try:
+            await self.api.send_menu(menu_message(openid, head, choices))
+        except WeChatApiError as exc:
+            if exc.errcode in (OUT_OF_WINDOW, OVER_LIMIT, NOT_FOLLOWING):
+                raise
+            # e.g. 40200 "invalid account type" (test accounts): the choices as lines to type
+            log.info("menu message refused (errcode %d): sending the choices as text", exc.errcode)
+            await self.api.send_text(openid, with_choices(head, choices, tappable=False))
 
     async def _identity(self, session: AsyncSession, notification: Notification) -> ChannelIdentity | None:
         if notification.identity_id is not None:
