@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Reply
@@ -87,16 +87,25 @@ async def message_enterprise(
     )
 
 
-# Prebuilt: asked on every message.
+# Prebuilt: asked on every message. Held rows, and rows whose push keeps failing (no access
+# token, the platform down): the dispatcher retries those with backoff, possibly for hours, while
+# the user is right here. Rows a worker is delivering right now are locked and skipped (PostgreSQL).
 _HELD = (
-    select(Outbox).where(Outbox.identity_id == bindparam("identity_id"), Outbox.status == "held").order_by(Outbox.id)
+    select(Outbox)
+    .where(
+        Outbox.identity_id == bindparam("identity_id"),
+        or_(Outbox.status == "held",
+            and_(Outbox.status == "pending", Outbox.attempts > 0, Outbox.last_error.is_not(None))),
+    )
+    .order_by(Outbox.id)
+    .with_for_update(skip_locked=True)
 )
 
 
 async def take_held(session: AsyncSession, identity_id: int, now: datetime) -> tuple[Reply, ...]:
     """Messages that could not be pushed to this user: handed over now, before the reply to
-    the user's new message, and marked sent. (Pending rows are left to the dispatcher, which
-    may be sending them at this very moment.)"""
+    the user's new message, and marked sent. Pending rows the dispatcher has not failed on are
+    left to it (it may be sending them at this very moment); failing ones are taken here."""
     rows = (await session.execute(_HELD, {"identity_id": identity_id})).scalars().all()
     replies = []
     for row in rows:

@@ -7,7 +7,10 @@ message class; this module decides the de-duplication key and the ``InboundMessa
   WeChat gives them no id (the identity, i.e. the openid, is part of the engine's key anyway);
 * a menu click is handled as the text the user would have typed (``menu.yaml``);
 * images, voice, video, files and locations keep their media id in the text as
-  ``media_id=<id>`` (see :func:`media_id_of`), so case code can attach them as materials later.
+  ``media_id=<id>`` (see :func:`media_id_of`), so case code can attach them as materials later;
+* a voice message that carries WeChat's speech recognition (``Recognition``, when the account
+  has 接收语音识别结果 on) is the recognised text: the user said it instead of typing it. Its
+  media id stays on the message as its attachment.
 """
 
 from __future__ import annotations
@@ -122,10 +125,11 @@ def _map(message: BaseMessage, menu: Menu) -> Callback:
     if msg_type in _LABELS:
         kind = "video" if msg_type == "shortvideo" else msg_type
         media = _field(message, "MediaId") or _field(message, "FileKey")
-        text = f"[{_LABELS[msg_type]}] media_id={media}" if media else f"[{_LABELS[msg_type]}]"
-        if recognition := _field(message, "Recognition"):  # speech-to-text, when enabled
-            text += f" {recognition}"
         attachment = f"wechat-media:{media}" if media else None
+        recognition = _field(message, "Recognition") if msg_type == "voice" else ""
+        if recognition:  # speech-to-text, when enabled: handled as what the user said
+            return Callback(openid, account, inbound(recognition, "text", message_id, attachment=attachment))
+        text = f"[{_LABELS[msg_type]}] media_id={media}" if media else f"[{_LABELS[msg_type]}]"
         return Callback(openid, account, inbound(text, kind, message_id, attachment=attachment))
     if msg_type == "location":
         label = _field(message, "Label")

@@ -26,15 +26,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from wechatpy.exceptions import InvalidAppIdException
 
+from bot.channels.replay import ReplayGuard, Seen
 from bot.channels.wechat import store
 from bot.channels.wechat.callback import CHANNEL, Callback, parse_xml, to_callback
 from bot.channels.wechat.crypto import CallbackCrypto, CallbackRejected
 from bot.channels.wechat.menu import Menu, default_menu
-from bot.channels.wechat.notifier import WeChatNotifier
+from bot.channels.wechat.notifier import HoldingNotifier, WeChatNotifier
 from bot.channels.wechat.render import format_replies, push_parts, split_text, text_reply
 from bot.config import Settings
 from bot.messages import TurnResult
@@ -80,6 +82,8 @@ class WeChatChannel:
         )
         self._turns: dict[str, _Turn] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # The plaintext signature does not cover the body: a signed URL must not carry a second one.
+        self.replay = ReplayGuard.from_settings(settings, runtime.sessions, settings.wechat_timestamp_window)
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -157,6 +161,9 @@ class WeChatChannel:
         else:
             self._check_params(query, "signature")
             self.crypto.verify(query["signature"], query["timestamp"], nonce)
+        signed_by = query["msg_signature"] if encrypted else query["signature"]
+        if await self.replay.check(CHANNEL, signed_by, query["timestamp"], nonce, body) is Seen.REPLAY:
+            raise CallbackRejected(409, "signature and nonce already used with another body (replay)")
         return to_callback(text, self.menu), encrypted, nonce
 
     # --- the answer ------------------------------------------------------------------------
@@ -277,6 +284,18 @@ def _refused(request: web.Request, status: int, reason: str) -> web.Response:
 CHANNEL_KEY = web.AppKey("wechat_channel", WeChatChannel)
 
 
+def plaintext_mode_warning(settings: Settings) -> str | None:
+    """The start-up warning for a public deployment that accepts plaintext callbacks: their
+    signature does not cover the body, so safe mode (encrypted only) is the recommended mode;
+    replays are refused either way (:mod:`bot.channels.replay`)."""
+    mode = settings.wechat_effective_mode
+    host = (urlsplit(settings.public_url).hostname or "").lower()
+    if mode == "safe" or not host or host in ("localhost", "127.0.0.1", "::1"):
+        return None
+    return (f"wechat: QIBOT_WECHAT_MODE={mode} on {host}: plaintext callbacks are signed without their body; "
+            "use safe mode (安全模式: an EncodingAESKey and QIBOT_WECHAT_MODE=safe) in production")
+
+
 def setup(app: web.Application, runtime_key: web.AppKey[Runtime], settings: Settings) -> None:
     """Mount ``/wechat`` and, once the runtime is up, build the channel, the API client and the
     notifier (registered with the runtime's outbox dispatcher)."""
@@ -285,6 +304,8 @@ def setup(app: web.Application, runtime_key: web.AppKey[Runtime], settings: Sett
         runtime = app[runtime_key]
         channel = WeChatChannel(settings, runtime)
         app[CHANNEL_KEY] = channel
+        if warning := plaintext_mode_warning(settings):
+            log.warning(warning)
         notifier = None
         if settings.wechat_app_id:
             notifier = WeChatNotifier.from_settings(settings, runtime.sessions)
@@ -292,8 +313,12 @@ def setup(app: web.Application, runtime_key: web.AppKey[Runtime], settings: Sett
         else:
             log.warning("wechat: no QIBOT_WECHAT_APP_ID, so no customer-service pushes: late answers wait for "
                         "the user's next message")
+            # Marked held at once, so the user's next message hands them over (left pending they
+            # would wait for a notifier that never comes).
+            runtime.dispatcher.register(HoldingNotifier())
         yield
         await channel.drain()
+        await channel.replay.close()
         if notifier is not None:
             await notifier.close()
 

@@ -45,6 +45,16 @@ log = logging.getLogger(__name__)
 WINDOW = timedelta(hours=48)
 
 
+class HoldingNotifier:
+    """The channel without AppID/AppSecret: nothing can be pushed, every message is held for
+    the user's next message."""
+
+    channel = CHANNEL
+
+    async def deliver(self, notification: Notification) -> Delivery:
+        return Delivery.HELD
+
+
 class WeChatNotifier:
     channel = CHANNEL
 

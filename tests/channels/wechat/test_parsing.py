@@ -62,12 +62,21 @@ def test_media_keep_their_media_id_for_case_materials() -> None:
     image = parse("image", PicUrl="http://mmbiz/x.jpg", MediaId="media_ABC-123", MsgId="11")
     assert image.inbound is not None and image.inbound.kind == "image"
     assert media_id_of(image.inbound.text) == "media_ABC-123"
-    voice = parse("voice", MediaId="v1", Format="amr", Recognition="我要办理", MsgId="12")
-    assert voice.inbound is not None and voice.inbound.kind == "voice" and "我要办理" in voice.inbound.text
+    voice = parse("voice", MediaId="v1", Format="amr", MsgId="12")
+    assert voice.inbound is not None and voice.inbound.kind == "voice" and media_id_of(voice.inbound.text) == "v1"
     video = parse("shortvideo", MediaId="sv1", ThumbMediaId="t", MsgId="13")
     assert video.inbound is not None and video.inbound.kind == "video"
     place = parse("location", Location_X="24.48", Location_Y="118.08", Scale="15", Label="厦门市思明区", MsgId="14")
     assert place.inbound is not None and place.inbound.kind == "location" and "厦门市思明区" in place.inbound.text
+
+
+def test_a_recognised_voice_message_is_the_recognised_text() -> None:
+    voice = parse("voice", MediaId="v1", Format="amr", Recognition="我要办理。", MsgId="16")
+    assert voice.inbound is not None
+    message = voice.inbound
+    assert (message.kind, message.text, message.attachment) == ("text", "我要办理。", "wechat-media:v1")
+    blank = parse("voice", MediaId="v2", Format="amr", Recognition="  ", MsgId="17")  # nothing recognised
+    assert blank.inbound is not None and blank.inbound.kind == "voice"
 
 
 def test_a_user_text_with_cdata_terminator_survives_parsing() -> None:
