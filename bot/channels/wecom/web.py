@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.channels.replay import ReplayGuard, Seen
 from bot.channels.wecom.api import WeComApi
 from bot.channels.wecom.commands import Deps, WeComDesk
 from bot.channels.wecom.crypto import CallbackRejected, WeComCrypto
@@ -36,6 +37,7 @@ class WeComChannel:
         self.bucket = TokenBucket()
         self.desk: WeComDesk | None = None
         self.api: WeComApi | None = None
+        self.replay: ReplayGuard | None = None  # with the runtime's database
 
     async def verify(self, request: web.Request) -> web.Response:
         query = request.query
@@ -51,17 +53,22 @@ class WeComChannel:
         limit = self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             return web.Response(status=413, text="too large")
-        desk = self.desk
-        if desk is None:
+        desk, replay = self.desk, self.replay
+        if desk is None or replay is None:
             return web.Response(status=503, text="starting")
         query = request.query
         try:
-            body = (await request.read()).decode("utf-8")
+            raw = await request.read()
+            body = raw.decode("utf-8")
             encrypted = parse_xml(body).get("Encrypt")
             if not isinstance(encrypted, str) or not encrypted:
                 raise CallbackRejected(400, "no <Encrypt> in the body")
             inner = self.crypto.decrypt(encrypted, query.get("msg_signature", ""), query.get("timestamp", ""),
                                         query.get("nonce", ""))
+            seen = await replay.check("wecom", query.get("msg_signature", ""), query.get("timestamp", ""),
+                                      query.get("nonce", ""), raw)
+            if seen is Seen.REPLAY:
+                raise CallbackRejected(409, "signature and nonce already used with another body (replay)")
             message = to_message(parse_xml(inner), self.settings.wecom_agent_id)
         except UnicodeDecodeError:
             log.warning("wecom callback refused: body is not UTF-8")
@@ -88,6 +95,7 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
         api = WeComApi(settings.wecom_api_base_url, settings.wecom_corp_id, settings.wecom_secret,
                        settings.wecom_agent_id, robot_key=settings.wecom_robot_key)
         channel.api = api
+        channel.replay = ReplayGuard.from_settings(settings, runtime.sessions, channel.crypto.window)
         channel.desk = WeComDesk(Deps(sessions=runtime.sessions, wake=runtime.dispatcher.wakeup.set,
                                       clock=runtime.dialogue.clock, tz=runtime.policy.calendar.tz,
                                       public_url=settings.public_url))
@@ -96,8 +104,10 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
         if team:
             runtime.dispatcher.register(RobotNotifier(api, channel.bucket))
         yield
-        channel.desk, channel.api = None, None
+        replay, channel.desk, channel.api, channel.replay = channel.replay, None, None, None
         await api.close()
+        if replay is not None:
+            await replay.close()
 
     app.cleanup_ctx.append(lifetime)
     app.router.add_get(CALLBACK_PATH, channel.verify)

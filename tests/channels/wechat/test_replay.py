@@ -1,0 +1,97 @@
+"""Replay protection (issue 13, point 3): in plaintext and compatible mode the signature covers
+token, timestamp and nonce but not the body, so one signed URL could carry any message as any
+openid. A second body under the same signature/nonce is refused with 409 and not processed;
+the same body again (WeChat's own retry) is answered once, as before."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from wechat_helpers import TOKEN, WeChatServers, client_for, message_xml, signed
+
+from bot.channels.wechat.inbound import plaintext_mode_warning
+from bot.runtime import Runtime
+from bot.storage.models import MessageLog
+
+
+def _signed_params() -> dict[str, str]:
+    ts, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+    return {"timestamp": ts, "nonce": nonce, "signature": signed(TOKEN, ts, nonce), "openid": "x"}
+
+
+async def _inbound_texts(runtime: Runtime) -> list[str]:
+    async with runtime.sessions() as session:
+        rows = await session.execute(select(MessageLog.text).where(MessageLog.direction == "in"))
+        return [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("mode", ["plain", "compatible"])
+async def test_a_signed_url_cannot_carry_a_second_body(aiohttp_client: Any, runtime: Runtime, fake: Any,
+                                                       mode: str) -> None:
+    client = await client_for(aiohttp_client, runtime, wechat_mode=mode,
+                              **({"wechat_aes_key": ""} if mode == "plain" else {}))
+    wechat = WeChatServers(client, fake.app_id, encrypted=False)
+    victim, intruder = wechat.user(), wechat.user()
+    params = _signed_params()
+    first = message_xml(victim, "text", {"Content": "你好", "MsgId": wechat.next_id()})
+    response = await client.post("/wechat", params=params, data=first.encode())
+    assert response.status == 200
+
+    forged = message_xml(intruder, "text", {"Content": "我要投诉", "MsgId": wechat.next_id()})
+    replayed = await client.post("/wechat", params=params, data=forged.encode())
+    assert replayed.status == 409
+    assert "我要投诉" not in await _inbound_texts(runtime)  # refused before anything ran
+
+    retried = await client.post("/wechat", params=params, data=first.encode())  # WeChat's own retry
+    assert retried.status == 200
+    assert (await _inbound_texts(runtime)).count("你好") == 1
+
+
+async def test_a_fresh_nonce_is_accepted(aiohttp_client: Any, runtime: Runtime, fake: Any) -> None:
+    client = await client_for(aiohttp_client, runtime, wechat_mode="compatible")
+    wechat = WeChatServers(client, fake.app_id, encrypted=False)
+    openid = wechat.user()
+    for text in ("你好", "谢谢"):
+        body = message_xml(openid, "text", {"Content": text, "MsgId": wechat.next_id()})
+        response = await client.post("/wechat", params=_signed_params(), data=body.encode())
+        assert response.status == 200
+
+
+async def test_safe_mode_callbacks_pass_the_guard_too(wechat: WeChatServers, runtime: Runtime) -> None:
+    assert await wechat.say(wechat.user(), "你好")
+    async with runtime.sessions() as session:
+        from bot.storage.guards import SeenNonce
+
+        assert await session.scalar(select(func.count()).select_from(SeenNonce)) == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "aes", "public_url", "warned"),
+    [
+        ("plain", "", "https://qi.example.cn", True),
+        ("compatible", "x" * 43, "https://qi.example.cn", True),
+        ("safe", "x" * 43, "https://qi.example.cn", False),
+        ("plain", "", "http://127.0.0.1:8080", False),
+        ("plain", "", "", False),
+    ],
+)
+def test_start_warns_about_plaintext_modes_in_production(runtime: Runtime, mode: str, aes: str, public_url: str,
+                                                         warned: bool) -> None:
+    settings = dataclasses.replace(runtime.settings, wechat_mode=mode, wechat_aes_key=aes, public_url=public_url)
+    warning = plaintext_mode_warning(settings)
+    assert bool(warning) is warned
+    if warning:
+        assert "safe" in warning and mode in warning
+
+
+async def test_the_warning_is_logged_at_start(aiohttp_client: Any, runtime: Runtime,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.channels.wechat.inbound"):
+        await client_for(aiohttp_client, runtime, wechat_mode="compatible", public_url="https://qi.example.cn")
+    assert any("QIBOT_WECHAT_MODE=compatible" in r.getMessage() for r in caplog.records)
