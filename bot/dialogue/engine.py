@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import copy
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
@@ -135,7 +136,7 @@ class DialogueEngine:
             # are handed over first, so nothing sent to this user is ever lost.
             held = await outbox.take_held(session, identity.id, now)
             outcome = await self._dispatch(ctx, session)
-            answers = tuple(self._localise(reply, identity.script) for reply in outcome.replies)
+            answers = tuple(self._localise(reply, identity.script, language) for reply in outcome.replies)
             await conversations.save(session, identity.id, state)
             # Held messages are already in the transcript (logged when they were sent).
             await message_log.record_outbound(session, identity.id, answers, inbound_id, now)
@@ -167,7 +168,19 @@ class DialogueEngine:
                 return Outcome(tuple(replies))
 
     @staticmethod
-    def _localise(reply: Reply, script: str) -> Reply:
-        if script == "hans":
+    def _localise(reply: Reply, script: str, language: str = "zh") -> Reply:
+        """The reply in the user's script. An English reply (to an English message) is left as
+        it is: its Chinese words are commands to type ("转人工"), shown as the texts spell
+        them, not in the script of the user's earlier Chinese messages."""
+        if script == "hans" or (language == "en" and _is_english(reply.text)):
             return reply
         return Reply(to_script(reply.text, script), tuple(to_script(c, script) for c in reply.choices))
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def _is_english(text: str) -> bool:
+    """Mostly Latin letters: an English text, maybe quoting a Chinese command or two."""
+    return len(_LATIN.findall(text)) > 2 * len(_CJK.findall(text))
