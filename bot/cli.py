@@ -297,9 +297,10 @@ def cmd_wechat(args: argparse.Namespace) -> int:
 
 
 def _run_staff_command(args: argparse.Namespace) -> int:
-    from bot import cli_cases  # the database stack, imported only for the commands that use it
+    import importlib  # the database stack, imported only for the commands that use it
 
-    return int(getattr(cli_cases, args.handler)(args, _settings(args)))
+    module, _, name = args.handler.rpartition(":")  # "cmd_case" (bot.cli_cases) or "cli_privacy:cmd_limits"
+    return int(getattr(importlib.import_module(f"bot.{module or 'cli_cases'}"), name)(args, _settings(args)))
 
 
 # --- parser ---------------------------------------------------------------------------------

@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bot.services.case_states import STATUS_ZH
 
-STAFF_COMMANDS = ("case", "complaint", "commissioner", "demo", "jobs")
+STAFF_COMMANDS = ("case", "complaint", "commissioner", "demo", "jobs", "enterprise", "limits")
 
 
 def add_parsers(sub: Any) -> None:
@@ -85,3 +86,28 @@ def add_parsers(sub: Any) -> None:
 
     jobs = sub.add_parser("jobs", help="run the periodic jobs and the outbox dispatcher once (cron-friendly)")
     jobs.set_defaults(handler="cmd_jobs")
+
+    # Implemented in bot/cli_privacy.py (the handler names the module).
+    enterprise = sub.add_parser(
+        "enterprise", help="a person's data: export (a copy) or erase (keeping what the archive rule requires, masked)")
+    enterprise_sub = enterprise.add_subparsers(dest="enterprise_command", required=True)
+    for name, helptext in (("export", "write everything kept about the enterprise, in clear, as JSON"),
+                           ("erase", "erase the personal data; cases under archive retention stay, masked")):
+        p = enterprise_sub.add_parser(name, help=helptext)
+        p.add_argument("--mobile", help="the person's mobile (every profile with it)")
+        p.add_argument("--credit-code", dest="credit_code")
+        p.add_argument("--id", dest="enterprise_id", type=int, help="enterprise id")
+        p.add_argument("--case", dest="case_number", help="one of the enterprise's case numbers")
+        p.add_argument("--as", dest="actor", help="who answers the request (default: the login name)")
+        p.add_argument("--reason", default="", help="the request this answers (letter, ticket), for the audit")
+        if name == "export":
+            p.add_argument("--out", type=Path, help="write to this file (default: standard output)")
+        else:
+            p.add_argument("--yes", action="store_true", help="really erase (without it: show what would go)")
+    requests = enterprise_sub.add_parser("requests", help="the audit: who answered which request, when")
+    requests.add_argument("--limit", type=int, default=50)
+    enterprise.set_defaults(handler="cli_privacy:cmd_enterprise")
+
+    limits_parser = sub.add_parser("limits", help="how often each abuse limit refused, per day and channel")
+    limits_parser.add_argument("--days", type=int, default=7)
+    limits_parser.set_defaults(handler="cli_privacy:cmd_limits")
