@@ -17,13 +17,15 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.config import Settings
 from bot.messages import InboundMessage, Reply, TurnResult
 from bot.notify.base import Delivery, Notification
-from bot.services import identities, message_log
+from bot.privacy import mask_name
+from bot.services import identities, live, message_log, outbox
 from bot.storage.db import transaction
+from bot.storage.models import Commissioner, ServiceCase
 from intents.normalize import to_script
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,10 @@ COOKIE = "qibot_session"
 STATIC_DIR = Path(__file__).parent / "static"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 _MAX_ID = 128
+# A rating request's buttons, best first; the labels are the words the rating handler also reads.
+RATING_CHOICES = ("5", "4", "3", "2", "1")
+_RATING_LABELS = {"5": "非常满意", "4": "满意", "3": "一般", "2": "不满意", "1": "非常不满意"}
+_MAX_LABEL = 24
 
 
 class WebChatHub:
@@ -52,13 +58,22 @@ class WebChatHub:
             if not sockets:
                 del self._sockets[user_id]
 
-    async def push(self, user_id: str, replies: tuple[Reply, ...]) -> int:
-        """Send to every open page of the visitor; returns how many pages got it."""
+    async def close_all(self) -> None:
+        """On shutdown: close every page's socket at once (1001, going away), so a restart does not
+        wait for open pages and they start reconnecting to the new process right away."""
+        for sockets in list(self._sockets.values()):
+            for ws in list(sockets):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server restarting")
+
+    async def push(self, user_id: str, replies: tuple[Reply, ...], kind: str = "status", event: str = "") -> int:
+        """Send to every open page of the visitor; returns how many pages got it. ``kind`` is how
+        the page shows the replies (a message_log notice kind); ``event`` the notification kind."""
         delivered = 0
+        frame = {"type": "push", "event": event, "replies": [_reply_json(r, kind=kind) for r in replies]}
         for ws in list(self._sockets.get(user_id, ())):
             if ws.closed:
                 continue
-            await ws.send_json({"type": "push", "replies": [_reply_json(r) for r in replies]})
+            await ws.send_json(frame)
             delivered += 1
         return delivered
 
@@ -76,8 +91,12 @@ class WebChatNotifier:
         self.hub = hub
 
     async def deliver(self, notification: Notification) -> Delivery:
-        text = to_script(notification.text, notification.payload.get("script", "hans"))
-        delivered = await self.hub.push(notification.recipient, (Reply(text),))
+        script = notification.payload.get("script", "hans")
+        text = to_script(notification.text, script)
+        kind = message_log.notice_kind(notification.kind)
+        choices = tuple(to_script(str(c), script) for c in notification.payload.get("choices") or ())
+        reply = Reply(text, choices or (RATING_CHOICES if kind == "rating" else ()))
+        delivered = await self.hub.push(notification.recipient, (reply,), kind=kind, event=notification.kind)
         return Delivery.SENT if delivered else Delivery.HELD
 
 
@@ -85,17 +104,72 @@ def user_id_for(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:40]
 
 
-def _reply_json(reply: Reply) -> dict[str, Any]:
-    return {"text": reply.text, "choices": list(reply.choices)}
+def choice_labels(text: str, choices: tuple[str, ...] | list[str], script: str = "hans") -> list[str]:
+    """What each tap-choice chooses, for the button beside its number: a numbered choice takes
+    its line in the reply ("2. 标准化", "回复“1”线上服务"), a rating choice its word (非常满意 …
+    非常不满意), a choice that opens with its number its words ("5分 非常满意"); anything else
+    is its own label."""
+    rating = sorted(choices) == sorted(RATING_CHOICES)
+    labels = []
+    for choice in choices:
+        label = ""
+        numbered = re.match(r"^\d+\s*分?\s+(\S.*)$", choice)
+        if numbered:
+            label = numbered.group(1)
+        elif rating:
+            label = to_script(_RATING_LABELS[choice], script)
+        elif choice.isdigit():
+            n = re.escape(choice)
+            found = re.search(rf"^[ \t]*(?:[·•][ \t]*)?{n}[ \t]*[.．、)）:：][ \t]*(\S[^\n]*?)[ \t]*$", text, re.M) \
+                or re.search(rf"[“\"「『]{n}[”\"」』][ \t]*([^\s，,。；;、“”\"「」『』或]+)", text)
+            label = found.group(1) if found else ""
+        if len(label) > _MAX_LABEL:
+            label = label[: _MAX_LABEL - 1] + "…"
+        labels.append(label or choice)
+    return labels
 
 
-def _result_json(result: TurnResult, in_reply_to: str | None) -> dict[str, Any]:
+def _reply_json(reply: Reply, script: str = "hans", kind: str = "bot") -> dict[str, Any]:
+    return {"text": reply.text, "choices": list(reply.choices), "labels": choice_labels(reply.text, reply.choices,
+                                                                                       script), "kind": kind}
+
+
+def _result_json(
+    result: TurnResult, in_reply_to: str | None, script: str = "hans", live_state: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "type": "replies",
         "in_reply_to": in_reply_to,
         "duplicate": result.duplicate,
-        "replies": [_reply_json(r) for r in result.replies],
+        "replies": [_reply_json(r, script) for r in result.replies],
+        "live": live_state,
     }
+
+
+async def _live_json(session: Any, identity_id: int, now: Any, calendar: Any) -> dict[str, Any] | None:
+    """The visitor's live handoff, for the page's "已接通 王专员" bar: who, which case, and
+    whether that person is on duty now (else the message waits for working hours)."""
+    current = await live.active_session(session, identity_id)
+    if current is None:
+        return None
+    person = await session.get(Commissioner, current.commissioner_id) if current.commissioner_id else None
+    case = await session.get(ServiceCase, current.case_id)
+    return {
+        "with": mask_name(person.name) if person is not None else "服务专员",
+        "case": case.number if case is not None else None,
+        "connected": bool(person is not None and person.on_duty and calendar.is_working_time(now)),
+    }
+
+
+def _history_kind(m: message_log.LoggedMessage) -> str:
+    """How the page shows a logged message: user, bot, person, complaint, rating or status."""
+    if m.direction == "in":
+        return "user"
+    if m.kind in ("person", "complaint", "rating", "status"):
+        return m.kind
+    if m.author and m.author.startswith("commissioner"):  # logged before notices had a kind
+        return "person"
+    return "status" if m.author == "system" else "bot"
 
 
 def _session_token(request: web.Request) -> str | None:
@@ -131,6 +205,11 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
 
     app.on_startup.append(register_notifier)
 
+    async def close_sockets(app: web.Application) -> None:
+        await hub.close_all()
+
+    app.on_shutdown.append(close_sockets)
+
     async def index(request: web.Request) -> web.StreamResponse:
         response = web.FileResponse(STATIC_DIR / "index.html")
         if _session_token(request) is None:
@@ -150,30 +229,67 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
         token = _session_token(request)
         new_token = token is None
         token = token or secrets.token_urlsafe(32)
-        result = await request.app[runtime_key].dialogue.handle(
-            InboundMessage(channel=CHANNEL, user_id=user_id_for(token), text=text, message_id=message_id)
+        runtime = request.app[runtime_key]
+        user_id = user_id_for(token)
+        result = await runtime.dialogue.handle(
+            InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id)
         )
-        response = web.json_response(_result_json(result, message_id))
+        script, live_state = await visitor_state(runtime, user_id)
+        response = web.json_response(_result_json(result, message_id, script, live_state))
         if new_token:
             _set_cookie(response, token, settings)
         return response
 
-    async def history(request: web.Request) -> web.Response:
-        token = _session_token(request)
-        if token is None:
-            return web.json_response({"messages": []})
-        runtime = request.app[runtime_key]
+    async def visitor_state(runtime: Any, user_id: str) -> tuple[str, dict[str, Any] | None]:
+        """The visitor's script (for button labels) and live handoff, after a turn."""
         async with transaction(runtime.sessions) as session:
-            identity = await identities.find(session, CHANNEL, user_id_for(token))
-            messages = [] if identity is None else await message_log.transcript(session, identity.id)
-        return web.json_response(
-            {
-                "messages": [
-                    {"direction": m.direction, "text": m.text, "at": m.created_at.isoformat(), "author": m.author}
-                    for m in messages
-                ]
-            }
+            identity = await identities.find(session, CHANNEL, user_id)
+            if identity is None:
+                return "hans", None
+            return identity.script, await _live_json(
+                session, identity.id, runtime.dialogue.clock(), runtime.policy.calendar)
+
+    page_settings = {
+        "max_chars": settings.max_message_chars,
+        "operator_name": settings.operator_name,
+        "operator_contact": settings.operator_contact,
+        "privacy_url": settings.privacy_url,
+    }
+
+    async def history(request: web.Request) -> web.Response:
+        """The page's start: the welcome (never stored as a turn, so no message the visitor did
+        not type), the settings the page shows, the transcript with each reply's kind and
+        choices, and the live handoff if one is on."""
+        token = _session_token(request)
+        runtime = request.app[runtime_key]
+        messages: list[message_log.LoggedMessage] = []
+        script, language, live_state = "hans", "zh", None
+        if token is not None:
+            async with transaction(runtime.sessions) as session:
+                identity = await identities.find(session, CHANNEL, user_id_for(token))
+                if identity is not None:
+                    script, language = identity.script, identity.language
+                    messages = await message_log.transcript(session, identity.id)
+                    now = runtime.dialogue.clock()
+                    live_state = await _live_json(session, identity.id, now, runtime.policy.calendar)
+                    # Held notices are in the transcript shown now: delivered, not handed over
+                    # again with the answer to the next message.
+                    await outbox.take_held(session, identity.id, now)
+        texts = runtime.dialogue.texts
+        welcome = Reply(
+            to_script(texts.render("welcome", language), script),
+            tuple(to_script(c, script) for c in texts.render("menu_choices", language).split("|")),
         )
+        items = []
+        for m in messages:
+            kind = _history_kind(m)
+            choices = m.choices or (RATING_CHOICES if kind == "rating" else ())
+            items.append({"direction": m.direction, "text": m.text, "at": m.created_at.isoformat(), "author": m.author,
+                          "kind": kind, "choices": list(choices), "labels": choice_labels(m.text, choices, script)})
+        return web.json_response(
+            {"welcome": _reply_json(welcome, script), "settings": page_settings, "messages": items, "live": live_state}
+        )
+
 
     async def websocket(request: web.Request) -> web.StreamResponse:
         token = _session_token(request)
@@ -202,7 +318,8 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
                 result = await dialogue.handle(
                     InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id)
                 )
-                await ws.send_json(_result_json(result, message_id))
+                script, live_state = await visitor_state(request.app[runtime_key], user_id)
+                await ws.send_json(_result_json(result, message_id, script, live_state))
         finally:
             hub.discard(user_id, ws)
         return ws
