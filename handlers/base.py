@@ -74,6 +74,11 @@ class Outcome:
     # Let the next matching handler answer the same message too (e.g. a live session that just
     # timed out: say so, then answer the message normally).
     then_dispatch: bool = False
+    # With ``then_dispatch``: the flow steps aside for this one message (a question or a photo
+    # in the middle of a form). The next handlers answer it as if no flow were active; then the
+    # flow's state comes back and these replies (the pending question again) follow -- unless
+    # the message started another flow (a handoff, a "您是不是想问" list), which then wins.
+    resume: tuple[Reply, ...] = ()
 
 
 class Handler(Protocol):

@@ -25,7 +25,7 @@ from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.knowledge import LAST_DOMAIN
 from handlers.words import bare
-from intents.extract import find_credit_codes, find_mobiles
+from intents.extract import find_case_numbers, find_credit_codes, find_mobiles
 from intents.labels import DOMAIN_NAMES_ZH, DOMAINS
 
 INTAKE_FLOW = "intake"
@@ -35,6 +35,12 @@ CASE_ORDER = ("description", "mode")
 # An opening message with at least this much left beside "我要办理" describes the demand; less
 # ("我要办理 检验检测") names only the service, so the description is still asked.
 _MIN_DESCRIPTION = 6
+# Requests that are never the answer to a question of the form: the form steps aside for them
+# (a progress query too, when its words say so: the classifier takes "上门" for one).
+_ASIDE_REQUESTS: tuple[signals.Request, ...] = ("handoff", "complaint", "menu")
+# Questions with an answer that can be checked (a number, a code, a district): a question there
+# that does not parse as the answer is a question of its own ("信用代码在哪里看？").
+_CHECKED = frozenset({"domain", "name", "credit_code", "mobile", "district", "mode"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class IntakeVocabulary:
     cancel: frozenset[str]
     fields: dict[str, tuple[str, ...]]
     modes: dict[str, frozenset[str]]
+    progress_words: tuple[str, ...]
 
 
 @lru_cache(maxsize=1)
@@ -58,6 +65,7 @@ def vocabulary() -> IntakeVocabulary:
         # longest names first so "手机号码" wins over "手机"
         fields={k: tuple(sorted(v, key=len, reverse=True)) for k, v in data["fields"].items()},
         modes={k: frozenset(str(w) for w in v) for k, v in data["modes"].items()},
+        progress_words=tuple(bare(str(w)) for w in data["progress_words"]),
     )
 
 
@@ -169,6 +177,10 @@ class IntakeHandler:
         if asking in consent.PERSONAL_FIELDS and ctx.state.data.get(consent.NOTICE_SHOWN) and consent.declined(ctx):
             ctx.state.clear()  # no consent: nothing typed so far is kept
             return Outcome((ctx.say("privacy_declined"),))
+        if ctx.message.kind != "text":  # a photo, a voice message, a location in the middle of the form
+            return await self._not_text(ctx, collected, asking)
+        if self._something_else(ctx, asking):
+            return await self._aside(ctx)
 
         if asking == "summary":
             return await self._at_summary(ctx, collected)
@@ -205,6 +217,57 @@ class IntakeHandler:
             data["asking"] = "summary"
             return Outcome((await self._summary(ctx, collected),))
         return Outcome(tuple(await self._next_question(ctx)))
+
+    @staticmethod
+    def _something_else(ctx: TurnContext, asking: str | None) -> bool:
+        """The message is not the answer to the pending question but a request or a question
+        of its own: a progress query, a handoff, a complaint, the menu; or a question where the
+        answer is a checked value and the message is not one ("计量和检测有什么区别？" at the
+        service question, "信用代码在哪里看？" at the code). A description may be put as a
+        question ("能帮我们检定加油机吗？"), a contact name never is."""
+        text, words = ctx.message.text, vocabulary()
+        word = bare(text)
+        if word in words.confirm or word in words.skip or len(word) <= 1:
+            return False  # "确认", "是", "1": answers, whatever the classifier makes of them
+        question = signals.is_question(ctx)
+        if asking in _CHECKED:
+            answer = bool(find_credit_codes(text)) if asking == "credit_code" else _PARSERS[asking](text) is not None
+            if answer and not (asking == "domain" and question and len(word) > 6):
+                return False
+        if signals.new_request(ctx, _ASIDE_REQUESTS) is not None:
+            return True
+        if asking != "description" and (find_case_numbers(text) or any(w in word for w in words.progress_words)):
+            return True
+        return question and (asking in _CHECKED or asking == "contact_name")
+
+    async def _not_text(self, ctx: TurnContext, collected: dict[str, Any], asking: str | None) -> Outcome:
+        """A location names the district when it is still missing; anything else (a photo, a
+        voice message WeChat did not transcribe) is answered as itself, then the form goes on."""
+        if ctx.message.kind == "location" and not collected.get("district"):
+            district = parse_district(ctx.message.text)
+            if district is not None:
+                collected["district"] = district
+                noted = ctx.say("intake_location_noted", district=district)
+                if asking == "district":
+                    return Outcome((noted, *(await self._next_question(ctx))))
+                return Outcome((noted, await self._pending_question(ctx, collected)))
+        return await self._aside(ctx)
+
+    async def _aside(self, ctx: TurnContext) -> Outcome:
+        """Let the other handlers answer this message, then ask the pending question again."""
+        question = await self._pending_question(ctx, ctx.state.data.get("collected", {}))
+        resume = ctx.say("intake_resume", question=question.text, choices=question.choices)
+        return Outcome((), then_dispatch=True, resume=(resume,))
+
+    async def _pending_question(self, ctx: TurnContext, collected: dict[str, Any]) -> Reply:
+        asking = ctx.state.data.get("asking")
+        if asking == "summary":
+            return await self._summary(ctx, collected)
+        if asking == "which_field":
+            return ctx.say("intake_which_field")
+        if asking == "credit_code" and ctx.state.data.get("credit_code_pending"):
+            return ctx.say("intake_credit_code_check_failed", code=ctx.state.data["credit_code_pending"])
+        return self._ask(ctx, str(asking), correcting=bool(ctx.state.data.get("correcting"))).replies[-1]
 
     def _field_named(self, word: str) -> str | None:
         for field, names in vocabulary().fields.items():

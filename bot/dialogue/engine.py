@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -152,6 +152,7 @@ class DialogueEngine:
             return Outcome((ctx.say("too_long", length=len(text), limit=self.max_message_chars),))
         replies: list[Reply] = []
         tried: set[str] = set()
+        aside: tuple[str | None, dict[str, Any], tuple[Reply, ...]] | None = None  # a flow stepped aside
         while True:
             handler, match = self.registry.select(ctx, exclude=frozenset(tried))
             tried.add(handler.name)
@@ -161,10 +162,16 @@ class DialogueEngine:
                     outcome = await handler.handle(ctx, match)
             except Exception:
                 log.exception("handler %s failed (reason %s)", handler.name, match.reason)
-                ctx.state.flow, ctx.state.data = snapshot
+                ctx.state.flow, ctx.state.data = aside[:2] if aside is not None else snapshot
                 return Outcome((*replies, ctx.say("internal_error")))
             replies.extend(outcome.replies)
+            if outcome.then_dispatch and outcome.resume and aside is None:
+                aside = (ctx.state.flow, copy.deepcopy(ctx.state.data), outcome.resume)
+                ctx.state.clear()
             if not outcome.then_dispatch:
+                if aside is not None and ctx.state.flow is None:  # back to the flow that stepped aside
+                    ctx.state.flow, ctx.state.data = aside[0], aside[1]
+                    replies.extend(aside[2])
                 return Outcome(tuple(replies))
 
     @staticmethod

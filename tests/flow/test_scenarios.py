@@ -2,6 +2,8 @@
 engine and database. Each step is one of:
 
     say: <text>          (user: <id>, default "ent")   the user writes; then
+      kind: image|voice|file|location  (attachment: <ref>)  a message that is not text, as a
+                         channel delivers it (text: its label, e.g. "[位置] 厦门市湖里区…")
       nlu: {act: ..., confidence: ..., domain: ...}  pin what the classifier makes of this text
                          (for rules that depend on its confidence, so a retrained model does not
                          change what the step tests)
@@ -90,7 +92,8 @@ class Runner:
         if "nlu" in step:
             self.pinned.pins[text] = dict(step["nlu"])
         await self.runtime.dispatcher.run_once()  # commissioner messages become held for hand-over
-        result = await self.runtime.dialogue.handle(InboundMessage(channel="cli", user_id=user, text=text))
+        result = await self.runtime.dialogue.handle(InboundMessage(
+            channel="cli", user_id=user, text=text, kind=step.get("kind", "text"), attachment=step.get("attachment")))
         replies = "\n".join(r.text for r in result.replies)
         self.transcript += [f"{user}> {text}", *(f"bot> {r.text}" for r in result.replies)]
         for needle in step.get("expect", []):
