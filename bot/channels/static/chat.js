@@ -202,6 +202,15 @@
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ ticket: frame.ticket }),
       }).catch(() => {});
+    } else if (frame.type === "session" && typeof frame.ticket === "string") {
+      // The session id was rotated (the visitor gave personal data): a WebSocket cannot set
+      // cookies, so the page exchanges the one-time ticket for the new cookie.
+      fetch("/api/chat/session", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ ticket: frame.ticket }),
+        credentials: "same-origin",
+      }).catch(() => { status.textContent = "会话更新失败，请刷新页面。"; });
     } else if (frame.type === "error") {
       reveal(addMessage("error", "消息发送失败：" + frame.error));
     }
