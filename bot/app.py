@@ -10,11 +10,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
-from bot.channels import webchat
+from bot.channels import edge, webchat
 from bot.config import Settings
 from bot.jobs import run_jobs_forever
+from bot.privacy import install_client_error_filter
 from bot.runtime import Runtime
 from bot.storage import db
 
@@ -29,15 +30,25 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bad input gets a 4xx with a clear JSON message; an unexpected error is logged and gets a
-    generic 500 that reveals nothing internal."""
+    generic 500 that reveals nothing internal. On a connection already upgraded to a WebSocket
+    no HTTP response can follow: the socket is closed with 1011 (internal error) instead."""
     try:
         return await handler(request)
     except web.HTTPException:
+        if (ws := edge.upgraded(request)) is not None:
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION)
+            return ws
         raise
     except UnicodeDecodeError:
+        if (ws := edge.upgraded(request)) is not None:
+            await ws.close(code=WSCloseCode.UNSUPPORTED_DATA)
+            return ws
         return web.json_response({"error": "request body is not valid UTF-8"}, status=400)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
+        if (ws := edge.upgraded(request)) is not None:
+            await ws.close(code=WSCloseCode.INTERNAL_ERROR)
+            return ws
         return web.json_response({"error": "internal error"}, status=500)
 
 
@@ -58,7 +69,9 @@ async def readyz(request: web.Request) -> web.Response:
 def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
     """Build the application. With ``runtime`` given (tests), the caller owns its lifetime;
     otherwise the app starts and closes its own."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(middlewares=[edge.bounded_paths, error_middleware], client_max_size=settings.max_body_bytes)
+    app.on_response_prepare.append(edge.security_headers(settings.public_url))
+    install_client_error_filter()  # aiohttp's unparsable-request tracebacks become one line
     app[SETTINGS] = settings
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:

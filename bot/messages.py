@@ -6,10 +6,21 @@ engine answers with :class:`Reply` values that the adapter renders in its own fo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.storage.types import utcnow
+
+#: What neither SQLite nor PostgreSQL stores in text: lone surrogates (not encodable as UTF-8)
+#: and NUL (PostgreSQL). Replaced by U+FFFD at the edge of every channel.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` with :data:`UNSTORABLE` characters replaced by U+FFFD (the same rule on both
+    databases, so an input never succeeds on one and fails on the other)."""
+    return UNSTORABLE.sub("\ufffd", text) if UNSTORABLE.search(text) else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +39,14 @@ class InboundMessage:
     # Where a web request came from (behind trusted proxies, the client's address): per-address
     # limits count it (bot/services/limits.py). None for channels that relay through a platform.
     client_ip: str | None = None
+
+    def __post_init__(self) -> None:
+        # The last edge for every channel (the terminal chat too): whatever an adapter let
+        # through, nothing unstorable reaches the turn's transaction.
+        for name in ("user_id", "text", "message_id"):
+            value = getattr(self, name)
+            if value and UNSTORABLE.search(value):
+                object.__setattr__(self, name, storable(value))
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,7 +167,8 @@ class OneLineClientErrors(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 400) < 500:
             remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
-            reason = " ".join(str(exc.message or type(exc).__name__).split())[:200]
+            # aiohttp quotes the offending bytes (an oversized Cookie is a session id): cut them off.
+            reason = re.sub(r"[:\s]*b['\"].*", "", " ".join(str(exc.message or type(exc).__name__).split()))[:200]
             record.msg, record.args = "bad HTTP request from %s refused with %d: %s", (remote, exc.code or 400, reason)
             record.exc_info, record.exc_text = None, None
             record.levelno, record.levelname = logging.WARNING, "WARNING"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -28,6 +27,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 
+from bot.channels import edge
 from bot.channels.telegram.application import TelegramApp, build_application
 from bot.channels.telegram.common import Deps, log
 from bot.channels.telegram.notifier import TelegramNotifier
@@ -77,7 +77,7 @@ class TelegramChannel:
             return web.json_response({"error": "telegram channel is starting"}, status=503)
         raw = await request.read()
         try:
-            data = json.loads(raw)
+            data = edge.loads(raw, max_depth=64)  # bounded nesting; no lone surrogate or NUL gets through
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("not an update")
             update = Update.de_json(data, application.bot)

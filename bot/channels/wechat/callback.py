@@ -31,6 +31,7 @@ from bot.messages import InboundMessage
 
 CHANNEL = "wechat"
 _MAX_ID = 128
+_DIGITS = re.compile(r"[0-9]{1,20}")
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MEDIA_ID = re.compile(r"media_id=([A-Za-z0-9_\-.=+/]+)")
 _LABELS = {"image": "图片", "voice": "语音", "video": "视频", "shortvideo": "视频", "file": "文件"}
@@ -85,12 +86,23 @@ def _field(message: BaseMessage, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _number(message: BaseMessage, name: str, bound: int) -> int:
+    """A numeric field (CreateTime, MsgId) as WeChat sends it: ASCII digits below ``bound``, else
+    a 400 (a huge ``CreateTime`` used to overflow the date conversion into a 500); absent is 0."""
+    value = _field(message, name)
+    if not value:
+        return 0
+    if not _DIGITS.fullmatch(value) or int(value) >= bound:
+        raise CallbackRejected(400, f"{name} is not a number below {bound}")
+    return int(value)
+
+
 def _map(message: BaseMessage, menu: Menu) -> Callback:
     openid = _field(message, "FromUserName")
     account = _field(message, "ToUserName")
     if not _OPENID.match(openid):
         raise CallbackRejected(400, "FromUserName missing or not an openid")
-    create_time = int(_field(message, "CreateTime") or 0)
+    create_time = _number(message, "CreateTime", 2**32)
     when = datetime.fromtimestamp(create_time, UTC) if create_time > 0 else None
     msg_type = _field(message, "MsgType").lower()
 
@@ -118,7 +130,7 @@ def _map(message: BaseMessage, menu: Menu) -> Callback:
             return Callback(openid, account, inbound(text, "text", f"{event_id}:{event_key}", f"click:{event_key}"))
         return Callback(openid, account, None)  # VIEW, SCAN, LOCATION reports, job notices: nothing to say
 
-    msg_id = str(int(_field(message, "MsgId") or 0)) if _field(message, "MsgId") else ""
+    msg_id = str(_number(message, "MsgId", 2**64)) if _field(message, "MsgId") else ""
     message_id = msg_id if msg_id and msg_id != "0" else f"{msg_type}:{create_time}"
     if msg_type == "text":
         return Callback(openid, account, inbound(_field(message, "Content"), "text", message_id))
