@@ -256,7 +256,8 @@ async def user_texts(page: Any) -> list[str]:
 async def walk_intake(page: Any) -> None:
     """Answer the intake's questions as a visitor would, tapping the buttons it offers."""
     answers = [("全称", "厦门示例计量有限公司"), ("信用代码", CREDIT_CODE), ("怎么称呼", "周经理"),
-               ("手机号", "13712345678"), ("哪个区", "湖里区"), ("描述", "加油机需要校准，共4台")]
+               ("手机", "13712345678"), ("联系电话", "13712345678"), ("哪个区", "湖里区"),
+               ("描述", "加油机需要校准，共4台")]
     for _ in range(15):
         text = await last_bot_text(page)
         if "需求编号" in text:
