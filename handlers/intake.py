@@ -9,6 +9,7 @@ restart mid-intake resumes at the same question. "取消" at any point abandons 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +20,7 @@ import yaml
 from bot.messages import Reply
 from bot.privacy import mask_name
 from bot.services import cases, enterprises, notices
-from bot.services.enterprises import XIAMEN_DISTRICTS, existing_enterprise, profile_of
+from bot.services.enterprises import existing_enterprise, profile_of
 from bot.storage.models import Commissioner
 from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
@@ -27,9 +28,12 @@ from handlers.knowledge import LAST_DOMAIN
 from handlers.words import bare
 from intents.extract import find_case_numbers, find_credit_codes, find_mobiles
 from intents.labels import DOMAIN_NAMES_ZH, DOMAINS
+from intents.normalize import normalize
 
 INTAKE_FLOW = "intake"
 DATA_FILE = Path(__file__).parent / "data" / "intake.yaml"
+ORG_NAMES_FILE = Path(__file__).parent / "data" / "org_names.yaml"
+DISTRICTS_FILE = Path(__file__).parent / "data" / "districts.yaml"
 PROFILE_ORDER = ("name", "credit_code", "contact_name", "mobile", "district")
 CASE_ORDER = ("description", "mode")
 # An opening message with at least this much left beside "我要办理" describes the demand; less
@@ -52,6 +56,7 @@ class IntakeVocabulary:
     fields: dict[str, tuple[str, ...]]
     modes: dict[str, frozenset[str]]
     progress_words: tuple[str, ...]
+    labels: dict[str, str]
 
 
 @lru_cache(maxsize=1)
@@ -66,6 +71,7 @@ def vocabulary() -> IntakeVocabulary:
         fields={k: tuple(sorted(v, key=len, reverse=True)) for k, v in data["fields"].items()},
         modes={k: frozenset(str(w) for w in v) for k, v in data["modes"].items()},
         progress_words=tuple(bare(str(w)) for w in data["progress_words"]),
+        labels={str(k): str(v) for k, v in data["labels"].items()},
     )
 
 
@@ -81,9 +87,48 @@ def parse_domain(text: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Places:
+    districts: tuple[tuple[str, str], ...]  # (word, district), longest word first
+    hints: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # (vague words, the districts they may mean)
+
+
+@lru_cache(maxsize=1)
+def places() -> Places:
+    data = yaml.safe_load(DISTRICTS_FILE.read_text(encoding="utf-8"))
+    pairs = [(bare(str(w)), str(d)) for d, words in data["districts"].items() for w in (d, *words)]
+    hints = tuple((tuple(bare(str(w)) for w in h["words"]), tuple(str(d) for d in h["districts"]))
+                  for h in data["hints"].values())
+    return Places(tuple(sorted(pairs, key=lambda p: len(p[0]), reverse=True)), hints)
+
+
+@lru_cache(maxsize=1)
+def org_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(name suffixes longest first, openers that make a message a command) from org_names.yaml."""
+    data = yaml.safe_load(ORG_NAMES_FILE.read_text(encoding="utf-8"))
+    suffixes = sorted({str(w).casefold() for w in data["suffixes"]}, key=len, reverse=True)
+    return tuple(suffixes), tuple(str(w) for w in data["not_a_name_openers"])
+
+
+_TRAILING_BRACKET = re.compile(r"\s*[(（][^()（）]{1,12}[)）]\s*$")  # "（普通合伙）", "(厦门)"
+
+
+def name_command(text: str) -> bool:
+    """A command typed where the name was asked ("修改单位名称", "取消")."""
+    return bare(text).startswith(org_names()[1])
+
+
 def parse_name(text: str) -> str | None:
-    name = text.strip().strip("。.")
-    return name if 4 <= len(name) <= 100 else None
+    """An organisation's name: it ends like one ("…有限公司", "…厂", "…研究院", "… Co., Ltd."),
+    with something before the ending; a command is never a name."""
+    name = text.strip().strip("。.，,")
+    if not 4 <= len(name) <= 100 or name_command(name):
+        return None
+    core = _TRAILING_BRACKET.sub("", normalize(name).text).strip(" .")
+    for suffix in org_names()[0]:  # the longest ending decides: "有限公司" alone is no name
+        if core.endswith(suffix):
+            return name if len(core) - len(suffix) >= 2 else None
+    return None
 
 
 def parse_contact(text: str) -> str | None:
@@ -91,18 +136,59 @@ def parse_contact(text: str) -> str | None:
     return name if 1 <= len(name) <= 30 and not any(ch.isdigit() for ch in name) else None
 
 
-def parse_mobile(text: str) -> str | None:
+# A landline with its area code: 0592-5123456, (0592)5123456, 0592 512 3456, 010-12345678 转 8001;
+# and the 400/800 service numbers. On the NFKC text (full-width digits and dashes folded).
+_LANDLINE = re.compile(
+    r"(?<!\d)\(?(0\d{2,3})\)?[\s\-－—–]*(\d{3,4})[\s\-－—–]?(\d{4})(?!\d)"
+    r"(?:\s*(?:转|轉|分机|分機|ext\.?|x|-)\s*(\d{1,6}))?",
+    re.IGNORECASE,
+)
+_SERVICE_NUMBER = re.compile(r"(?<!\d)([48]00)[\s\-－—–]*(\d{3})[\s\-－—–]*(\d{4})(?!\d)")
+
+
+def parse_phone(text: str) -> str | None:
+    """The contact number: a mobile (bare 11 digits), else a landline with its area code
+    ("0592-5123456", "0592-5123456转801") or a 400/800 number."""
     found = find_mobiles(text)
-    return found[0] if found else None
+    if found:
+        return found[0]
+    clean = unicodedata.normalize("NFKC", text)
+    if match := _LANDLINE.search(clean):
+        area, head, tail, extension = match.groups()
+        if 7 <= len(head + tail) <= 8 and not (len(area) == 3 and len(head + tail) == 7):
+            return f"{area}-{head}{tail}" + (f"转{extension}" if extension else "")
+    if match := _SERVICE_NUMBER.search(clean):
+        return "-".join(match.groups())
+    return None
+
+
+def find_districts(text: str) -> list[str]:
+    """The Xiamen districts a text names (by district or a town in it), in order of appearance."""
+    word = bare(text)
+    found: list[tuple[int, str]] = []
+    for name, district in places().districts:
+        at = word.find(name)
+        if at >= 0 and district not in (d for _, d in found):
+            found.append((at, district))
+    return [d for _, d in sorted(found)]
 
 
 def parse_district(text: str) -> str | None:
+    """One of Xiamen's districts, in any common form ("思明", "厦门市湖里区", "在杏林")."""
+    named = find_districts(text)
+    return named[0] if len(named) == 1 else None
+
+
+def district_hint(text: str) -> tuple[str, ...]:
+    """The districts a vague answer may mean ("岛内" → 思明区, 湖里区); empty if none."""
     word = bare(text)
-    for district in XIAMEN_DISTRICTS:
-        if district in word:
-            return district + "区"
-    word = re.sub(r"^(在|位于|我们在)", "", word)
-    return word if 2 <= len(word) <= 20 and not word.isdigit() else None
+    named = find_districts(text)
+    if len(named) > 1:
+        return tuple(named)
+    for words, districts in places().hints:
+        if any(w in word for w in words):
+            return districts
+    return ()
 
 
 def parse_mode(text: str) -> str | None:
@@ -118,9 +204,26 @@ def parse_description(text: str) -> str | None:
 
 
 _PARSERS = {
-    "domain": parse_domain, "name": parse_name, "contact_name": parse_contact, "mobile": parse_mobile,
+    "domain": parse_domain, "name": parse_name, "contact_name": parse_contact, "mobile": parse_phone,
     "district": parse_district, "description": parse_description, "mode": parse_mode,
 }
+
+# Corrections typed at the summary: "需求描述改成：…", "手机改为1390…", "把联系人改成王经理",
+# "修改手机 1390…". Matched on the text as typed (Simplified or Traditional).
+_CORRECTION_LEAD = re.compile(
+    r"^(?:请|請|麻烦|麻煩)?(?:帮我|幫我|帮忙|幫忙)?(?:把|将|將)?\s*(?:修改|更改|更正|改正|改)?\s*(?:一下)?\s*(?:把|将|將)?\s*")
+_CORRECTION_VERB = re.compile(
+    r"^\s*(?:应该?|應該?|要)?(?:改成|改为|改為|换成|換成|更正为|更正為|更改为|更改為|修改为|修改為|改|为|為|成|是)?"
+    r"\s*[:：=]?\s*")
+_CHANGE = re.compile(r"修改|更改|更正|改正|改成|改为|改為|换成|換成")
+_SAYS_VALUE = re.compile(r"[:：=]|应为|應為|应该是|應該是")
+
+
+@lru_cache(maxsize=1)
+def field_names() -> tuple[tuple[str, str], ...]:
+    """(name as users say it, field), longest first across fields ("联系电话" before "联系人")."""
+    pairs = [(bare(name), field) for field, names in vocabulary().fields.items() for name in names]
+    return tuple(sorted(pairs, key=lambda p: len(p[0]), reverse=True))
 
 
 class IntakeHandler:
@@ -173,7 +276,6 @@ class IntakeHandler:
         collected: dict[str, Any] = data.setdefault("collected", {})
         asking = data.get("asking")
         text = ctx.message.text
-        words = vocabulary()
         if asking in consent.PERSONAL_FIELDS and ctx.state.data.get(consent.NOTICE_SHOWN) and consent.declined(ctx):
             ctx.state.clear()  # no consent: nothing typed so far is kept
             return Outcome((ctx.say("privacy_declined"),))
@@ -185,38 +287,87 @@ class IntakeHandler:
         if asking == "summary":
             return await self._at_summary(ctx, collected)
         if asking == "which_field":
-            field = self._field_named(bare(text))
-            if field is None:
+            correction = self._correction(text)
+            if correction is None:
                 return Outcome((ctx.say("intake_which_field"),))
+            field, value = correction
+            if value:  # "手机 13900001234": the field and its new value at once
+                return await self._correct(ctx, collected, field, value)
             return self._ask(ctx, field, correcting=True)
 
-        if asking == "credit_code":
-            pending = data.get("credit_code_pending")
-            if pending and bare(text) in words.confirm:
-                collected["credit_code"], collected["credit_code_valid"] = pending, False
-                data.pop("credit_code_pending", None)
-            else:
-                codes = find_credit_codes(text)
-                if not codes:
-                    return Outcome((ctx.say("intake_invalid_credit_code"),))
-                code = codes[0]
-                if not code.valid and pending != code.code:
-                    data["credit_code_pending"] = code.code  # ask once to confirm, never accept silently
-                    return Outcome((ctx.say("intake_credit_code_check_failed", code=code.code),))
-                collected["credit_code"], collected["credit_code_valid"] = code.code, code.valid
-                data.pop("credit_code_pending", None)
-        elif asking in _PARSERS:
-            value = _PARSERS[asking](text)
-            if value is None:
-                key = f"intake_invalid_{'domain' if asking == 'domain' else asking}"
-                return Outcome((ctx.say(key),))
-            collected[asking] = value
+        refused = self._take(ctx, str(asking), text, collected)
+        if refused is not None:
+            return refused
         if asking in consent.PERSONAL_FIELDS:  # given after the privacy notice: the consent
             await consent.consented(ctx, "intake")
         if data.pop("correcting", False):
             data["asking"] = "summary"
             return Outcome((await self._summary(ctx, collected),))
         return Outcome(tuple(await self._next_question(ctx)))
+
+    def _take(self, ctx: TurnContext, field: str, text: str, collected: dict[str, Any]) -> Outcome | None:
+        """Store the answer to ``field``; the reply that asks again when it is not one."""
+        data, words = ctx.state.data, vocabulary()
+        if field == "credit_code":
+            pending = data.get("credit_code_pending")
+            if pending and bare(text) in words.confirm:
+                collected["credit_code"], collected["credit_code_valid"] = pending, False
+                data.pop("credit_code_pending", None)
+                return None
+            codes = find_credit_codes(text)
+            if not codes:
+                return Outcome((ctx.say("intake_invalid_credit_code"),))
+            code = codes[0]
+            if not code.valid and pending != code.code:
+                data["credit_code_pending"] = code.code  # ask once to confirm, never accept silently
+                return Outcome((ctx.say("intake_credit_code_check_failed", code=code.code),))
+            collected["credit_code"], collected["credit_code_valid"] = code.code, code.valid
+            data.pop("credit_code_pending", None)
+            return None
+        if field == "name":
+            pending = data.pop("name_pending", None)
+            if pending and bare(text) in words.confirm:  # an irregular registered name, confirmed
+                collected["name"] = pending
+                return None
+            name = parse_name(text)
+            if name is None:
+                if name_command(text) or len(text.strip()) < 4 or signals.is_question(ctx):
+                    return Outcome((ctx.say("intake_invalid_name"),))
+                data["name_pending"] = text.strip().strip("。.，,")  # asked once, then taken on "确认"
+                return Outcome((ctx.say("intake_name_check", name=data["name_pending"]),))
+            collected["name"] = name
+            return None
+        if field in _PARSERS:
+            value = _PARSERS[field](text)
+            if value is None:
+                if field == "district" and (hinted := district_hint(text)):
+                    return Outcome((ctx.say("intake_district_hint", districts="、".join(hinted)),))
+                return Outcome((ctx.say(f"intake_invalid_{field}"),))
+            collected[field] = value
+        return None
+
+    @staticmethod
+    def _correction(text: str) -> tuple[str, str] | None:
+        """A field named, with what comes after it: "修改 手机" → ("mobile", ""), "手机改为1390…"
+        → ("mobile", "1390…"), "需求描述改成：…", "把联系人改成王经理", "联系电话：0592-…"."""
+        rest = _CORRECTION_LEAD.sub("", text.strip())
+        for name, field in field_names():
+            if bare(rest[: len(name)]) == name:
+                return field, _CORRECTION_VERB.sub("", rest[len(name):]).strip(" ，,。")
+        return None
+
+    async def _correct(self, ctx: TurnContext, collected: dict[str, Any], field: str, value: str) -> Outcome:
+        """A new value typed in free form at the summary: taken like the answer to that
+        question, then the summary again; if it is not a valid value, that question is asked."""
+        data = ctx.state.data
+        data["asking"], data["correcting"] = field, True
+        refused = self._take(ctx, field, value, collected)
+        if refused is not None:
+            return refused
+        data.pop("correcting", None)
+        data["asking"] = "summary"
+        label = vocabulary().labels.get(field, field)
+        return Outcome((ctx.say("intake_corrected", field_name=label), await self._summary(ctx, collected)))
 
     @staticmethod
     def _something_else(ctx: TurnContext, asking: str | None) -> bool:
@@ -229,6 +380,8 @@ class IntakeHandler:
         word = bare(text)
         if word in words.confirm or word in words.skip or len(word) <= 1:
             return False  # "确认", "是", "1": answers, whatever the classifier makes of them
+        if asking in ("summary", "which_field") and IntakeHandler._correction(text) is not None:
+            return False  # "把联系人改成王经理" (which the classifier takes for a handoff)
         question = signals.is_question(ctx)
         if asking in _CHECKED:
             answer = bool(find_credit_codes(text)) if asking == "credit_code" else _PARSERS[asking](text) is not None
@@ -269,23 +422,28 @@ class IntakeHandler:
             return ctx.say("intake_credit_code_check_failed", code=ctx.state.data["credit_code_pending"])
         return self._ask(ctx, str(asking), correcting=bool(ctx.state.data.get("correcting"))).replies[-1]
 
-    def _field_named(self, word: str) -> str | None:
-        for field, names in vocabulary().fields.items():
-            if any(name in word for name in names):
-                return field
-        return None
-
     async def _at_summary(self, ctx: TurnContext, collected: dict[str, Any]) -> Outcome:
-        word = bare(ctx.message.text)
-        if word in vocabulary().confirm:
+        text = ctx.message.text
+        if bare(text) in vocabulary().confirm:
             return await self._submit(ctx, collected)
-        if word.startswith(("修改", "改", "更正", "更改")) or "修改" in word:
-            field = self._field_named(word)
-            if field is None:
-                ctx.state.data["asking"] = "which_field"
-                return Outcome((ctx.say("intake_which_field"),))
-            return self._ask(ctx, field, correcting=True)
-        return Outcome((await self._summary(ctx, collected),))
+        correction = self._correction(text)
+        if correction is not None:
+            field, value = correction
+            # "手机 13900001234" corrects too (the value is one); "公司今天没人" does not
+            if value and (_CHANGE.search(text) or _SAYS_VALUE.search(text) or self._is_value(field, value)):
+                return await self._correct(ctx, collected, field, value)
+            if not value:  # "修改 手机", or just "手机": ask for it
+                return self._ask(ctx, field, correcting=True)
+        if _CHANGE.search(text):
+            ctx.state.data["asking"] = "which_field"
+            return Outcome((ctx.say("intake_which_field"),))
+        return Outcome((ctx.say("intake_summary_hint", choices=("确认", "取消")),))
+
+    @staticmethod
+    def _is_value(field: str, value: str) -> bool:
+        if field == "credit_code":
+            return bool(find_credit_codes(value))
+        return field in _PARSERS and _PARSERS[field](value) is not None
 
     def _ask(self, ctx: TurnContext, field: str, *, correcting: bool = False) -> Outcome:
         ctx.state.data["asking"] = field
