@@ -9,16 +9,16 @@ holds a value that could be replayed as someone's session.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
-import secrets
 import weakref
 from pathlib import Path
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from bot.channels import edge
+from bot.channels.websession import SessionIds, gives_personal_data, move_identity
 from bot.config import Settings
 from bot.messages import InboundMessage, Reply, TurnResult
 from bot.notify.base import Delivery, Notification
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "webchat"
 COOKIE = "qibot_session"
 STATIC_DIR = Path(__file__).parent / "static"
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 _MAX_ID = 128
 # A rating request's buttons, best first; the labels are the words the rating handler also reads.
 RATING_CHOICES = ("5", "4", "3", "2", "1")
@@ -172,9 +171,23 @@ def _history_kind(m: message_log.LoggedMessage) -> str:
     return "status" if m.author == "system" else "bot"
 
 
+SESSION_IDS = web.AppKey("webchat_session_ids", SessionIds)
+
+
 def _session_token(request: web.Request) -> str | None:
-    token = request.cookies.get(COOKIE)
-    return token if token and _TOKEN.match(token) else None
+    """The visitor's session id if this server issued it; a client-chosen one counts as none
+    and is replaced (no session fixation)."""
+    return request.app[SESSION_IDS].verify(request.cookies.get(COOKIE))
+
+
+def _cross_origin(request: web.Request, settings: Settings) -> web.Response | None:
+    """403 for a browser request from a page of another origin (QIBOT_PUBLIC_URL's, or the
+    request's own host when unset): another site must not act with the visitor's cookie."""
+    origin = edge.foreign_origin(request, settings.public_url)
+    if origin is None:
+        return None
+    log.warning("webchat: %s %s from origin %r refused", request.method, request.path, origin)
+    return web.json_response({"error": "cross-origin request refused"}, status=403)
 
 
 def _set_cookie(response: web.StreamResponse, token: str, settings: Settings) -> None:
@@ -205,6 +218,18 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
 
     app.on_startup.append(register_notifier)
 
+    async def load_session_ids(app: web.Application) -> None:
+        app[SESSION_IDS] = await SessionIds.load(app[runtime_key].sessions)
+
+    app.on_startup.append(load_session_ids)
+
+    async def rotate(request: web.Request, user_id: str) -> tuple[str, str] | None:
+        """A new session id (and its user id) for a visitor who just gave personal data; None
+        when there is no conversation to move yet (see :mod:`bot.channels.websession`)."""
+        token = request.app[SESSION_IDS].issue()
+        moved = await move_identity(request.app[runtime_key].sessions, CHANNEL, user_id, user_id_for(token))
+        return (token, user_id_for(token)) if moved else None
+
     async def close_sockets(app: web.Application) -> None:
         await hub.close_all()
 
@@ -213,14 +238,16 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
     async def index(request: web.Request) -> web.StreamResponse:
         response = web.FileResponse(STATIC_DIR / "index.html")
         if _session_token(request) is None:
-            _set_cookie(response, secrets.token_urlsafe(32), settings)
+            _set_cookie(response, request.app[SESSION_IDS].issue(), settings)
         response.headers["Cache-Control"] = "no-store"
         return response
 
     async def post_message(request: web.Request) -> web.Response:
+        if (refused := _cross_origin(request, settings)) is not None:
+            return refused
         raw = await request.read()
         try:
-            payload = json.loads(raw.decode("utf-8"))
+            payload = edge.loads(raw)
             text, message_id = _parse_outgoing(payload)
         except UnicodeDecodeError:
             return web.json_response({"error": "request body is not valid UTF-8"}, status=400)
@@ -228,12 +255,14 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
             return web.json_response({"error": f"invalid message: {exc}"}, status=400)
         token = _session_token(request)
         new_token = token is None
-        token = token or secrets.token_urlsafe(32)
+        token = token or request.app[SESSION_IDS].issue()
         runtime = request.app[runtime_key]
         user_id = user_id_for(token)
         result = await runtime.dialogue.handle(
             InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id)
         )
+        if not new_token and gives_personal_data(text) and (rotated := await rotate(request, user_id)):
+            (token, user_id), new_token = rotated, True  # the response sets the new cookie
         script, live_state = await visitor_state(runtime, user_id)
         response = web.json_response(_result_json(result, message_id, script, live_state))
         if new_token:
@@ -291,13 +320,35 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
         )
 
 
+    async def rotate_session(request: web.Request) -> web.Response:
+        """Exchange the ticket a WebSocket sent after a rotation for the new session cookie;
+        only the holder of the old session id (the page that got the ticket) can."""
+        if (refused := _cross_origin(request, settings)) is not None:
+            return refused
+        token = _session_token(request)
+        try:
+            payload = edge.loads(await request.read())
+        except (UnicodeDecodeError, ValueError):
+            return web.json_response({"error": "expected {\"ticket\": string}"}, status=400)
+        ticket = payload.get("ticket") if isinstance(payload, dict) else None
+        new_token = (request.app[SESSION_IDS].redeem(ticket, user_id_for(token))
+                     if token is not None and isinstance(ticket, str) else None)
+        if new_token is None:
+            return web.json_response({"error": "invalid or expired session ticket"}, status=403)
+        response = web.json_response({"ok": True})
+        _set_cookie(response, new_token, settings)
+        return response
+
     async def websocket(request: web.Request) -> web.StreamResponse:
+        if (refused := _cross_origin(request, settings)) is not None:
+            return refused
         token = _session_token(request)
         if token is None:
             return web.json_response({"error": "no chat session; open / first"}, status=401)
         user_id = user_id_for(token)
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=settings.max_body_bytes)
         await ws.prepare(request)
+        edge.mark_upgraded(request, ws)
         hub.add(user_id, ws)
         dialogue = request.app[runtime_key].dialogue
         try:
@@ -307,7 +358,7 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
                         await ws.send_json({"type": "error", "error": "binary frames are not supported"})
                     continue
                 try:
-                    payload = json.loads(frame.data)
+                    payload = edge.loads(frame.data)
                     if not isinstance(payload, dict) or payload.get("type") != "message":
                         kind = payload.get("type") if isinstance(payload, dict) else None
                         raise ValueError(f"unknown frame type {kind!r}")
@@ -315,17 +366,33 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
                 except ValueError as exc:  # includes JSONDecodeError
                     await ws.send_json({"type": "error", "error": str(exc)})
                     continue
-                result = await dialogue.handle(
-                    InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id)
-                )
-                script, live_state = await visitor_state(request.app[runtime_key], user_id)
-                await ws.send_json(_result_json(result, message_id, script, live_state))
+                try:
+                    result = await dialogue.handle(
+                        InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id)
+                    )
+                    rotated = await rotate(request, user_id) if gives_personal_data(text) else None
+                    if rotated is not None:  # this socket follows the visitor to the new id
+                        hub.discard(user_id, ws)
+                        old_user_id, (new_token, user_id) = user_id, rotated
+                        hub.add(user_id, ws)
+                    script, live_state = await visitor_state(request.app[runtime_key], user_id)
+                    await ws.send_json(_result_json(result, message_id, script, live_state))
+                    if rotated is not None:
+                        await ws.send_json({"type": "session", "ticket": request.app[SESSION_IDS].ticket(
+                            old_user_id, new_token)})
+                except Exception:  # an error frame, never an HTTP 500 written into the upgraded stream
+                    log.exception("webchat: turn failed on a WebSocket")
+                    if ws.closed:
+                        break
+                    await ws.send_json({"type": "error", "in_reply_to": message_id,
+                                        "error": dialogue.texts.render("internal_error")})
         finally:
             hub.discard(user_id, ws)
         return ws
 
     app.router.add_get("/", index)
     app.router.add_post("/api/chat/messages", post_message)
+    app.router.add_post("/api/chat/session", rotate_session)
     app.router.add_get("/api/chat/history", history)
     app.router.add_get("/api/chat/ws", websocket)
     app.router.add_static("/static/", STATIC_DIR, show_index=False)

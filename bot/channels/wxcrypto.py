@@ -68,10 +68,10 @@ def with_prefix(prp_class: type[Any], key: bytes, prefix: Callable[[], str]) -> 
 
 
 def check_fresh(timestamp: str, window: int, clock: Callable[[], float]) -> None:
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        raise CallbackRejected(400, f"timestamp {timestamp[:20]!r} is not an integer") from None
+    # ASCII digits of a plausible length: a 400-digit "timestamp" would overflow the float below.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise CallbackRejected(400, f"timestamp {timestamp[:20]!r} is not an integer")
+    sent = int(timestamp)
     skew = abs(clock() - sent)
     if skew > window:
         raise CallbackRejected(403, f"timestamp outside the {window}s window (skew {skew:.0f}s)")

@@ -67,9 +67,9 @@ def to_message(fields: dict[str, Any], agent_id: str) -> WeComMessage:
         user_id=user_id,
         kind=kind,
         text=_text(fields, "Content") if kind == "text" else "",
-        msg_id=msg_id[:100] if msg_id.isdigit() else None,
+        msg_id=msg_id[:100] if msg_id.isascii() and msg_id.isdigit() else None,
         event=(_text(fields, "Event").lower() or None) if kind == "event" else None,
-        create_time=int(created) if created.isdigit() else 0,
+        create_time=int(created) if created.isascii() and created.isdigit() and len(created) <= 12 else 0,
         agent_id=their_agent or agent_id,
     )
 
