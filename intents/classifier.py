@@ -42,6 +42,7 @@ from intents.dataset import LEXICON_FILE, TRAIN_DIR, Example, Lexicon, load_lexi
 from intents.features import MAX_CHARS, FeatureConfig, Featurizer
 from intents.labels import ACTS, INQUIRY, INQUIRY_DOMAINS, OUT_OF_SCOPE
 from intents.normalize import USER_DICT, VARIANTS_FILE, Normalized, normalize, tokenizer
+from intents.vectors import NLU_SHIPPED, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -393,24 +394,16 @@ def _has_content(text: str) -> bool:
     return any(ch.isalnum() or ch in "★⭐" for ch in text[:MAX_CHARS])
 
 
+def training_texts(examples: Sequence[Example]) -> list[str]:
+    """The texts the embedding heads are trained on (what the shipped NLU vector file covers)."""
+    return [normalize(e.text).text[:MAX_CHARS] for e in examples]
+
+
 def _training_embeddings(
     embedder: embed.Embedder, examples: Sequence[Example], store: SignedStore | None
 ) -> np.ndarray:
-    """Embeddings of the training texts, reusing those cached by content (embedding ~1,300 texts
-    takes ~10 s; after an edit of the data only the new texts are embedded)."""
-    texts = [normalize(e.text).text[:MAX_CHARS] for e in examples]
-    keys = [embed.text_key(t) for t in texts]
-    bundle = f"embeddings-{hashlib.sha256(embedder.name.encode()).hexdigest()[:12]}"
-    known: dict[str, np.ndarray] = {}
-    if store is not None:
-        arrays = store.load(bundle)
-        if arrays is not None and "keys" in arrays and "vectors" in arrays:
-            known = {str(k): v for k, v in zip(arrays["keys"], arrays["vectors"], strict=True)}
-    missing = sorted({t for t, k in zip(texts, keys, strict=True) if k not in known})
-    if missing:
-        for t, v in zip(missing, embedder.embed(missing), strict=True):
-            known[embed.text_key(t)] = v
-        if store is not None:
-            used = sorted(set(keys))
-            store.save(bundle, {"keys": np.array(used, dtype=np.str_), "vectors": np.stack([known[k] for k in used])})
-    return np.stack([known[k] for k in keys]).astype(np.float64)
+    """Embeddings of the training texts: from the shipped vector file for the bundled data, the
+    signed cache for texts added since, and the encoder for the rest (embedding ~2,800 texts
+    takes about a minute on two cores; after an edit of the data only the new texts are)."""
+    vectors = VectorStore(embedder.name, [NLU_SHIPPED], store, bundle="nlu-vectors")
+    return vectors.vectors(training_texts(examples), embedder).astype(np.float64)

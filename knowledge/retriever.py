@@ -30,11 +30,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from intents.vectors import Embedder, VectorStore
 from knowledge import features as featmod
 from knowledge.analysis import Analyzed, Analyzer, raw_terms
 from knowledge.bm25 import Bm25Index, Bm25Params
 from knowledge.calibration import DENSE_CALIBRATION_FILE, DENSE_FEATURES, Calibration
-from knowledge.dense import DenseIndex, Embedder, VectorStore, sentences
+from knowledge.dense import DenseIndex, sentences
 from knowledge.entries import Entry, load_entries
 from knowledge.problems import KnowledgeBaseError, Problem
 from knowledge.synonyms import Synonyms, build, load_groups
@@ -328,15 +329,20 @@ class KnowledgeBase:
 
     def embed_query(self, analyzed: Analyzed) -> np.ndarray | None:
         """The query's vector: from the vector files when the text is known (fitting asks the
-        entries' own phrasings), else from the embedder; None when neither can say."""
+        entries' own phrasings), else from the embedder (not cached: queries are one-offs);
+        None when neither can say."""
         if self._vectors is None:
             return None
+        known = self._vectors.lookup(analyzed.text)
+        if known is not None:
+            return known
+        if self._embedder is None:
+            return None
         try:
-            vector = self._vectors.vectors([analyzed.text], self._embedder)[0]
+            return np.asarray(self._embedder.embed([analyzed.text])[0], dtype=np.float32)
         except Exception:  # the optional signal must never break a search
             log.exception("query embedding failed; lexical ranking only")
             return None
-        return vector if vector.any() else None
 
     def _rank_dense(self, analyzed: Analyzed, query: featmod.Query, lexical: np.ndarray,
                     words: np.ndarray, chars: np.ndarray) -> Ranked | None:

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.storage.dialect import upsert_increment
 from bot.storage.models import KbGap
 from intents import embed
+from intents.cache import SignedStore
 from intents.normalize import normalize
-from knowledge.dense import SHIPPED_VECTORS, VectorStore
+from intents.vectors import VectorStore
+from knowledge.dense import SHIPPED_VECTORS
 from knowledge.retriever import KnowledgeBase, KnowledgeBaseError, SearchResult
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,15 @@ class Gap:
     text: str
     count: int
     last_seen: datetime
+
+
+def dense_options(cache_dir: Path | None, embeddings: bool | None = None) -> dict[str, Any]:
+    """The ``embedder`` and ``vectors`` a knowledge base needs to match by meaning, or nothing
+    when embeddings are off or unavailable (``qibot ask`` uses this too, to answer as the bot)."""
+    if not embed.embeddings_wanted(embeddings) or (embedder := embed.load_embedder()) is None:
+        return {}
+    cache = SignedStore(cache_dir) if cache_dir is not None else None
+    return {"embedder": embedder, "vectors": VectorStore(embedder.name, [SHIPPED_VECTORS], cache, bundle="kb-vectors")}
 
 
 class KnowledgeService:
@@ -44,10 +55,7 @@ class KnowledgeService:
     ) -> None:
         self._directory = directory
         self._lock = threading.Lock()
-        self._dense: dict[str, Any] = {}
-        if embed.embeddings_wanted(embeddings) and (embedder := embed.load_embedder()) is not None:
-            cache = cache_dir / "kb-vectors.npz" if cache_dir is not None else None
-            self._dense = {"embedder": embedder, "vectors": VectorStore(embedder.name, [SHIPPED_VECTORS], cache)}
+        self._dense = dense_options(cache_dir, embeddings)
         self._kb = KnowledgeBase.load(directory, **self._dense)
 
     @property

