@@ -24,6 +24,8 @@ from tests.flow.conftest import Clock, start_runtime
 INTAKE = ["我要办理 电子秤需要检定", "厦门示例超市有限公司", "91110000802100433B", "林店长", "13812345678", "湖里",
           "2", "确认"]
 COMPLAINT = "我要投诉，专员答应昨天回电话，到现在都没有人联系我们"
+# A handoff that says what it is for: connected at once (a bare "转人工" may be asked what for first).
+HANDOFF = "转人工，有个问题想直接问专员"
 
 
 @pytest.fixture
@@ -93,7 +95,7 @@ async def test_declining_the_notice_keeps_nothing(flow_runtime: Runtime) -> None
 
 async def test_a_web_visitor_leaves_a_mobile_before_a_handoff(flow_runtime: Runtime) -> None:
     visitor = Chat(flow_runtime, user="cookie-1", channel="webchat")
-    replies = await visitor.say("转人工")
+    replies = await visitor.say(HANDOFF)
     assert "个人信息告知" in replies[0] and "手机号" in replies[-1]
     assert await count(flow_runtime, select(func.count(ServiceCase.id))) == 0  # nobody paged yet
     replies = await visitor.say("12")
@@ -106,20 +108,20 @@ async def test_a_web_visitor_leaves_a_mobile_before_a_handoff(flow_runtime: Runt
         enterprise = await enterprises.existing_enterprise(session, identity)
         case = await cases.require_case(session, "QI-2026-000001")
     assert enterprise is not None and enterprise.mobile == "13812345678"
-    assert case.description == "转人工"  # the held request, not the mobile
+    assert case.description == HANDOFF  # the held request, not the mobile
     [consent] = await consents(flow_runtime)
     assert (consent.purpose, consent.channel) == ("handoff", "webchat")
     # Next time the mobile is on file: straight through.
     await visitor.say("结束人工")
-    replies = await visitor.say("转人工")
-    assert "QI-2026-000001" in replies[-1] and not any("手机号" in r for r in replies)
+    replies = await visitor.say(HANDOFF)
+    assert "QI-2026-" in replies[-1] and not any("手机号" in r for r in replies)
 
 
 async def test_a_web_visitor_can_cancel_or_ask_something_else_instead(flow_runtime: Runtime) -> None:
     visitor = Chat(flow_runtime, user="cookie-2", channel="webchat")
-    await visitor.say("转人工")
+    await visitor.say(HANDOFF)
     assert "已取消" in (await visitor.say("取消"))[-1]
-    await visitor.say("转人工")
+    await visitor.say(HANDOFF)
     replies = await visitor.say("电子秤要不要强制检定？")
     assert any("检定" in r for r in replies) and not any("手机号" in r for r in replies)
     assert await count(flow_runtime, select(func.count(ServiceCase.id))) == 0
@@ -139,7 +141,7 @@ async def test_a_web_visitors_complaint_waits_for_the_mobile(flow_runtime: Runti
 
 
 async def test_wechat_users_are_not_asked_for_a_mobile(flow_runtime: Runtime) -> None:
-    replies = await Chat(flow_runtime, user="openid-1", channel="wechat").say("转人工")
+    replies = await Chat(flow_runtime, user="openid-1", channel="wechat").say(HANDOFF)
     assert "QI-2026-000001" in replies[-1]
 
 
@@ -164,13 +166,13 @@ async def test_open_cases_per_enterprise_and_per_mobile(quota_runtime: Runtime, 
     replies = await first.say("我要办理 加油机需要检定")
     assert f"已有 {limit} 件需求正在办理" in replies[-1]
     # A handoff joins an open case and opens nothing new: still allowed.
-    assert "QI-2026-" in (await first.say("转人工"))[-1]
+    assert "QI-2026-" in (await first.say(HANDOFF))[-1]
     await first.say("结束人工")
     # Another identity giving the same mobile is the same person for the quota.
     second = Chat(quota_runtime, user="openid-b", channel="wechat")
     await second.say("你好")
     await seed_open_cases(quota_runtime, "openid-b", 0, clock, mobile="13812345678")
-    assert f"已有 {limit} 件需求正在办理" in (await second.say("转人工"))[-1]
+    assert f"已有 {limit} 件需求正在办理" in (await second.say(HANDOFF))[-1]
     # One case closes: a new demand is taken again.
     async with transaction(quota_runtime.sessions) as session:
         case = await cases.require_case(session, "QI-2026-000001")
@@ -197,19 +199,19 @@ async def test_handoffs_per_hour(quota_runtime: Runtime, clock: Clock) -> None:
     limit = quota_runtime.settings.limit_handoffs_per_hour
     user = Chat(quota_runtime, user="openid-d", channel="wechat")
     for _ in range(limit):
-        assert "QI-2026-000001" in (await user.say("转人工"))[-1]
+        assert "QI-2026-" in (await user.say(HANDOFF))[-1]
         await user.say("结束人工")
         clock.advance(minutes=5)
-    replies = await user.say("转人工")
+    replies = await user.say(HANDOFF)
     assert "一小时内已多次请求人工服务" in replies[-1]
     assert await count(quota_runtime, select(func.count(LiveSession.id))) == limit
     clock.advance(hours=1)
-    assert "QI-2026-000001" in (await user.say("转人工"))[-1]
+    assert "QI-2026-" in (await user.say(HANDOFF))[-1]
 
 
 async def test_the_terminal_chat_has_no_limits(quota_runtime: Runtime, clock: Clock) -> None:
     """``qibot chat`` runs where the database is; limiting it would protect nothing."""
     user = Chat(quota_runtime, user="operator")
     for _ in range(quota_runtime.settings.limit_handoffs_per_hour + 2):
-        assert "QI-2026-000001" in (await user.say("转人工"))[-1]
+        assert "QI-2026-" in (await user.say(HANDOFF))[-1]
         await user.say("结束人工")
