@@ -24,6 +24,7 @@ from bot.messages import InboundMessage, Reply, TurnResult
 from bot.notify.base import Delivery, Notification
 from bot.privacy import mask_name
 from bot.services import identities, live, message_log, outbox
+from bot.services.limits import Refusal, client_address, parse_networks
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner, ServiceCase
 from intents.normalize import to_script
@@ -171,6 +172,11 @@ def _history_kind(m: message_log.LoggedMessage) -> str:
     return "status" if m.author == "system" else "bot"
 
 
+def _client_ip(request: web.Request, trusted: tuple[Any, ...]) -> str | None:
+    """The visitor's address for per-address limits (X-Forwarded-For only from trusted proxies)."""
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
+
+
 SESSION_IDS = web.AppKey("webchat_session_ids", SessionIds)
 
 
@@ -212,6 +218,7 @@ def _parse_outgoing(payload: Any) -> tuple[str, str | None]:
 def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings) -> None:
     hub = WebChatHub()
     app[HUB] = hub
+    trusted = parse_networks(settings.trusted_proxies)
 
     async def register_notifier(app: web.Application) -> None:
         app[runtime_key].dispatcher.register(WebChatNotifier(hub))
@@ -259,7 +266,8 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
         runtime = request.app[runtime_key]
         user_id = user_id_for(token)
         result = await runtime.dialogue.handle(
-            InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id)
+            InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id,
+                           client_ip=_client_ip(request, trusted))
         )
         if not new_token and gives_personal_data(text) and (rotated := await rotate(request, user_id)):
             (token, user_id), new_token = rotated, True  # the response sets the new cookie
@@ -319,7 +327,6 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
             {"welcome": _reply_json(welcome, script), "settings": page_settings, "messages": items, "live": live_state}
         )
 
-
     async def rotate_session(request: web.Request) -> web.Response:
         """Exchange the ticket a WebSocket sent after a rotation for the new session cookie;
         only the holder of the old session id (the page that got the ticket) can."""
@@ -349,6 +356,13 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=settings.max_body_bytes)
         await ws.prepare(request)
         edge.mark_upgraded(request, ws)
+        limits, address = request.app[runtime_key].limits, _client_ip(request, trusted)
+        ticket = await limits.acquire_connection(CHANNEL, address, user_id) if limits is not None else None
+        if isinstance(ticket, Refusal):  # too many sockets from this address or session: say so, close
+            text = request.app[runtime_key].dialogue.texts.render(ticket.text_key, **ticket.values)
+            await ws.send_json({"type": "error", "error": text})
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many connections")
+            return ws
         hub.add(user_id, ws)
         dialogue = request.app[runtime_key].dialogue
         try:
@@ -368,7 +382,8 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
                     continue
                 try:
                     result = await dialogue.handle(
-                        InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id)
+                        InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id,
+                                       client_ip=address)
                     )
                     rotated = await rotate(request, user_id) if gives_personal_data(text) else None
                     if rotated is not None:  # this socket follows the visitor to the new id
@@ -388,6 +403,8 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
                                         "error": dialogue.texts.render("internal_error")})
         finally:
             hub.discard(user_id, ws)
+            if ticket is not None and limits is not None:
+                await limits.release_connection(ticket)
         return ws
 
     app.router.add_get("/", index)
