@@ -93,7 +93,7 @@ def _number(message: BaseMessage, name: str, bound: int) -> int:
     if not value:
         return 0
     if not _DIGITS.fullmatch(value) or int(value) >= bound:
-        raise CallbackRejected(400, f"{name} is not a number below {bound}")
+        raise CallbackRejected(400, f"unusable message ({name} is not a number below {bound})")
     return int(value)
 
 
