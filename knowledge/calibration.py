@@ -46,9 +46,8 @@ class Calibration:
     def default_for(cls, features: tuple[str, ...]) -> Calibration:
         """Unfitted weights for a feature set that extends the lexical one (extra features start at
         a modest positive weight); used until ``knowledge.fit`` has fitted it."""
-        base = cls()
-        extra = len(features) - len(base.weights)
-        return cls(features=features, weights=(*base.weights, *([4.0] * extra)))
+        base = dict(zip(FEATURES, cls().weights, strict=True))
+        return cls(features=features, weights=tuple(base.get(f, 4.0) for f in features))
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """Logit of every candidate row."""

@@ -24,6 +24,7 @@ is needed here only, never on the query path.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import sys
 from collections.abc import Callable, Sequence
@@ -38,6 +39,8 @@ from knowledge.entries import Entry, load_entries
 from knowledge.features import FEATURES
 from knowledge.retriever import KnowledgeBase, Ranked
 from knowledge.synonyms import load_groups
+
+log = logging.getLogger(__name__)
 
 NEGATIVES_FILE = Path(__file__).parent / "data" / "calibration_negatives.yaml"
 MAX_WRONG = 0.05  # wrong answers among the answered in-scope questions
@@ -158,7 +161,12 @@ def fit_softmax(samples: Sequence[Sample], l2: float = L2, features: tuple[str, 
     # words never make "none" less likely: the signs are domain knowledge, not data.
     signs = {"code_miss": (None, 0.0)}
     bounds = [signs.get(name, (0.0, None)) for name in features] + [(None, None), (0.0, None)]
-    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    # The objective is convex, but with the default tolerances L-BFGS-B stops on the plateau a
+    # poor start sits on (dense features near 0.9 need weights in the tens): tight tolerances.
+    options = {"maxiter": 20000, "ftol": 1e-13, "gtol": 1e-9}
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+    if not result.success:
+        log.warning("softmax fit did not converge: %s", result.message)
     theta = result.x
     return Calibration(
         features=features,
