@@ -289,7 +289,11 @@ def _require_owner(case: ServiceCase, actor: Commissioner) -> None:
         raise CaseError(f"{case.number} 由{owner}负责（首问负责制），如需接手请由负责人转交")
 
 
-async def accept(session: AsyncSession, case: ServiceCase, actor: Commissioner, now: datetime) -> None:
+async def accept(
+    session: AsyncSession, case: ServiceCase, actor: Commissioner, now: datetime, *, tell: bool = True
+) -> None:
+    """The first commissioner to accept owns the case (首问负责制). ``tell=False``: the enterprise
+    is not told (it has just been talking with this commissioner)."""
     if case.status != "new":
         if case.owner_id == actor.id:
             raise CaseError(f"您已受理 {case.number}")
@@ -298,7 +302,8 @@ async def accept(session: AsyncSession, case: ServiceCase, actor: Commissioner, 
         raise CaseError(f"{actor.name} 已停用，不能受理案件")
     case.owner_id, case.owner, case.status, case.accepted_at = actor.id, actor, "accepted", now
     add_event(case, "accepted", actor_of(actor), now, actor.name)
-    await tell_enterprise(session, case, "enterprise_accepted", now, actor_of(actor), owner=mask_name(actor.name))
+    if tell:
+        await tell_enterprise(session, case, "enterprise_accepted", now, actor_of(actor), owner=mask_name(actor.name))
 
 
 async def transfer(

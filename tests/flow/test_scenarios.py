@@ -17,8 +17,9 @@ engine and database. Each step is one of:
       error: <substring>  the operation must be refused with this reason
     check_case: {number: ..., status: ..., owner: <handle>, events: [kinds that must be on the timeline],
                  description: <substring of the demand>, event_texts: [substrings of event texts]}
-    outbox: {recipient: <handle or "management">, contains: <substring>, count: <n>}
+    outbox: {recipient: <handle, "management" or "any">, contains: <substring>, count: <n>}
     complaint_reply: {number: ..., text: ...}
+    duty: {as: <handle>, on_duty: true|false}   a commissioner goes on or off duty
     advance: {hours: <n>} / {minutes: <n>} / {days: <n>}  move the clock
     jobs: true           run the periodic jobs once (escalation, reminders, auto-close)
     dispatch: true       run the outbox dispatcher once
@@ -184,8 +185,10 @@ class Runner:
 
     async def outbox(self, step: dict[str, Any]) -> None:
         async with self.runtime.sessions() as session:
-            rows = (await session.execute(select(Outbox).where(
-                Outbox.recipient == step["recipient"], Outbox.channel == "console"))).scalars().all()
+            query = select(Outbox).where(Outbox.channel == "console")
+            if step["recipient"] != "any":
+                query = query.where(Outbox.recipient == step["recipient"])
+            rows = (await session.execute(query)).scalars().all()
         matching_rows = [r for r in rows if step.get("contains", "") in str(r.payload.get("text", ""))]
         expected = step.get("count")
         if (expected is None and not matching_rows) or (expected is not None and len(matching_rows) != expected):
@@ -213,6 +216,11 @@ class Runner:
                 await self.outbox(step["outbox"])
             elif "complaint_reply" in step:
                 await self.complaint_reply(step["complaint_reply"])
+            elif "duty" in step:
+                async with transaction(self.runtime.sessions) as session:
+                    person = await matching.find_commissioner(session, step["duty"]["as"])
+                    assert person is not None
+                    person.on_duty = bool(step["duty"]["on_duty"])
             elif "advance" in step:
                 self.clock.advance(**step["advance"])
             elif "jobs" in step:

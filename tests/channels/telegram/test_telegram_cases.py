@@ -96,6 +96,7 @@ async def test_a_live_handoff_is_relayed_both_ways_and_kept_alive(
     await add_commissioner(runtime, telegram_chat_id=wang.chat_id, domains=("metrology", "quality"))
     enterprise = chat.as_user("live-ent")
     await enterprise.say("转人工")
+    await enterprise.say("电子秤检定的事")  # what it is about: asked first when there is no case
     await runtime.dispatcher.run_once()
     assert "【转人工】" in wang.inbox()[-1]
     await enterprise.say("我们的电子秤需要检定")

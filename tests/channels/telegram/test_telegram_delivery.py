@@ -78,6 +78,7 @@ async def test_enterprises_can_chat_over_telegram(runtime: Runtime, wang: Telegr
     await stranger.say("/start")
     assert "质量基础设施" in stranger.inbox()[-1]
     await stranger.say("转人工")
+    await stranger.say("想问电子秤检定的事")  # what it is about: asked first when there is no case
     await runtime.dispatcher.run_once()
     assert "【转人工】" in wang.inbox()[-1]
     await wang.say("您好，请问需要检定什么设备？", reply_to=wang.last())
