@@ -24,6 +24,8 @@ END_WORDS = frozenset({"结束人工", "退出人工", "结束人工服务", "�
 TOPIC_FLOW = "handoff_topic"
 DATA_FILE = Path(__file__).parent / "data" / "handoff.yaml"
 _CANCEL = frozenset({"取消", "算了", "不用了", "不转了", "不用人工了", "不要了", "退出", "cancel"})
+# Clear requests of their own, typed where the topic was asked: handled as that, no handoff.
+_NOT_A_TOPIC: tuple[signals.Request, ...] = ("demand", "progress", "complaint", "menu")
 
 
 @lru_cache(maxsize=1)
@@ -51,6 +53,8 @@ class HandoffHandler:
         if ctx.state.flow == TOPIC_FLOW:
             if bare(ctx.message.text) in _CANCEL:
                 return Match("topic_cancel")
+            if ctx.message.kind == "text" and signals.new_request(ctx, _NOT_A_TOPIC) is not None:
+                return Match("topic_dropped")  # "我要办理", "我的需求进度": that instead of a person
             return Match("topic" if ctx.message.kind == "text" else "topic_aside")
         # A handoff opens a case and pages a person: not on noise the classifier is unsure of.
         return Match("act") if signals.handoff_wanted(ctx) else None
@@ -59,6 +63,9 @@ class HandoffHandler:
         if match.reason == "topic_cancel":
             ctx.state.clear()
             return Outcome((ctx.say("handoff_topic_cancelled"),))
+        if match.reason == "topic_dropped":
+            ctx.state.clear()
+            return Outcome((), then_dispatch=True)
         if match.reason == "topic_aside":  # a photo instead of the line: answered, then asked again
             return Outcome((), then_dispatch=True, resume=(ctx.say("handoff_topic_ask"),))
         if match.reason == "topic":  # the line about what it is for: the demand of the new case
