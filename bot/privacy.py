@@ -28,13 +28,16 @@ from intents.extract import (
     CREDIT_CODE_RE,
     MOBILE_RE,
     TextView,
+    code_text,
     code_view,
+    compact_text,
     compact_view,
-    find_credit_codes,
     find_mobiles,
     mask_credit_code,
     mask_mobile,
+    recognised_text,
     recognised_view,
+    variants_may_add_digits,
 )
 
 #: Resident ID number (18 characters, the last may be X), spaces or dashes allowed between digits.
@@ -54,17 +57,37 @@ def _matches(view: TextView, pattern: re.Pattern[str], mask: Callable[[str], str
         yield start, end, mask(match.group(1))
 
 
+def _mask_mobile_match(number: str) -> str:
+    return mask_mobile(re.sub(r"\D", "", number))
+
+
+#: (view, what to find in it, its mask), longest formats first: an overlapping shorter match loses.
+_SEARCHES: tuple[tuple[str, re.Pattern[str], Callable[[str], str]], ...] = (
+    ("recognised", RESIDENT_ID_RE, _mask_id),
+    ("compact", RESIDENT_ID_RE, _mask_id),
+    ("code", CREDIT_CODE_RE, mask_credit_code),
+    ("compact", CREDIT_CODE_RE, mask_credit_code),
+    ("recognised", MOBILE_RE, _mask_mobile_match),
+    ("compact", MOBILE_RE, _mask_mobile_match),
+)
+_FAST = {"recognised": recognised_text, "code": code_text, "compact": compact_text}
+_WITH_OFFSETS = {"recognised": recognised_view, "code": code_view, "compact": compact_view}
+
+
 def _spans(text: str) -> list[_Span]:
-    """Every masked number as (start, end, replacement) in ``text``, longest formats first, no overlaps."""
-    recognised, codes, compact = recognised_view(text), code_view(text), compact_view(text)
-    candidates = [
-        *_matches(recognised, RESIDENT_ID_RE, _mask_id),
-        *_matches(compact, RESIDENT_ID_RE, _mask_id),
-        *_matches(codes, CREDIT_CODE_RE, mask_credit_code),
-        *_matches(compact, CREDIT_CODE_RE, mask_credit_code),
-        *_matches(recognised, MOBILE_RE, lambda m: mask_mobile(re.sub(r"\D", "", m))),
-        *_matches(compact, MOBILE_RE, lambda m: mask_mobile(re.sub(r"\D", "", m))),
-    ]
+    """Every masked number as (start, end, replacement) in ``text``, longest formats first, no
+    overlaps. Each view is matched first without offsets; only a hit pays for the offsets."""
+    fast: dict[str, str] = {}
+    views: dict[str, TextView] = {}
+    candidates: list[_Span] = []
+    for kind, pattern, mask in _SEARCHES:
+        if kind not in fast:
+            fast[kind] = _FAST[kind](text)
+        if pattern.search(fast[kind]) is None:
+            continue
+        if kind not in views:
+            views[kind] = _WITH_OFFSETS[kind](text)
+        candidates.extend(_matches(views[kind], pattern, mask))
     chosen: list[_Span] = []
     for span in candidates:
         if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
@@ -90,7 +113,9 @@ def _few_digits(text: str) -> bool:
 
 
 def _still_recognised(text: str) -> bool:
-    return bool(find_mobiles(text) or find_credit_codes(text))
+    """The recogniser still finds a mobile: only possible where ``normalize``'s word variants
+    write a digit the views do not show (credit codes are recognised on the code view itself)."""
+    return variants_may_add_digits(text) and bool(find_mobiles(text))
 
 
 def redact(text: str) -> str:

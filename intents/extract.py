@@ -13,15 +13,20 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cache, partial
 
-from intents.normalize import normalize
+import yaml
+
+from intents.normalize import VARIANTS_FILE, normalize
 
 __all__ = [
     "CREDIT_CODE_ALPHABET",
     "CREDIT_CODE_WEIGHTS",
     "CreditCode",
     "TextView",
+    "code_text",
     "code_view",
+    "compact_text",
     "compact_view",
     "credit_code_check_char",
     "extract_rating",
@@ -32,7 +37,9 @@ __all__ = [
     "mask_credit_code",
     "mask_mobile",
     "rating_in_canonical",
+    "recognised_text",
     "recognised_view",
+    "variants_may_add_digits",
 ]
 
 # --------------------------------------------------------------------------- ratings
@@ -297,7 +304,8 @@ def recognised_view(text: str) -> TextView:
     characters as spaces, runs of whitespace as one space), with offsets into ``text``.
 
     Only what ``normalize`` does character by character is mirrored: the Chinese conversions
-    and word variants after it never touch digits, spaces or dashes."""
+    never touch digits, spaces or dashes; the few word variants that write a digit
+    (:func:`variants_may_add_digits`) are left to a check with the recogniser itself."""
     return _view(text, "recognised")
 
 
@@ -311,3 +319,91 @@ def compact_view(text: str) -> TextView:
     marks, control characters other than whitespace) dropped: a number written with them inside
     reads as one number here, so masking catches spellings stricter recognisers would split."""
     return _view(text, "compact")
+
+
+# The same three views without offsets, built at C speed: most texts (log lines) hold no number,
+# and matching on these tells so before the offsets (a loop over every character) are worth it.
+# They equal ``…_view(text).text`` character for character (tests/spine/test_masking_spellings.py).
+
+_NFKC = partial(unicodedata.normalize, "NFKC")
+_WHITESPACE_RUN = re.compile(r"\s+")
+# Planes where control, format and combining characters live (the rest is scanned as ranges).
+_SCANNED = (range(0x20000), range(0xE0000, 0xE1000))
+_RANGES = {"Cs": [(0xD800, 0xDFFF)], "Co": [(0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD)]}
+
+
+@cache
+def _category_class(categories: frozenset[str], keep_spaces: bool, limit: int) -> re.Pattern[str]:
+    """A regex matching any character below ``limit`` of ``categories`` (whitespace excepted
+    with ``keep_spaces``); the code points are scanned once, on first use (~50 ms). A class of
+    ASCII or BMP characters is a bitmap to the regex engine, so texts that hold nothing beyond
+    them get the small, fast class."""
+    points: list[tuple[int, int]] = [(a, min(b, limit - 1)) for c in categories for a, b in _RANGES.get(c, ())
+                                     if a < limit]
+    for block in _SCANNED:
+        for cp in block:
+            if cp >= limit:
+                break
+            ch = chr(cp)
+            if unicodedata.category(ch) in categories and not (keep_spaces and ch.isspace()):
+                if points and points[-1][1] == cp - 1:
+                    points[-1] = (points[-1][0], cp)
+                else:
+                    points.append((cp, cp))
+    body = "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in sorted(points))
+    return re.compile(f"[{body}]")
+
+
+def _matching(text: str, categories: frozenset[str], keep_spaces: bool = False) -> re.Pattern[str]:
+    top = ord(max(text)) if text else 0
+    limit = 0x80 if top < 0x80 else 0x10000 if top < 0x10000 else 0x110000
+    return _category_class(categories, keep_spaces, limit)
+
+
+_HIDDEN_SET = frozenset(_HIDDEN)
+_INVISIBLE_SET = frozenset(_INVISIBLE | {"Cc"})
+
+
+def _folded(text: str) -> str:
+    return text if text.isascii() else "".join(map(_NFKC, text))
+
+
+def recognised_text(text: str) -> str:
+    """``recognised_view(text).text``, fast."""
+    folded = _folded(text)
+    return _WHITESPACE_RUN.sub(" ", _matching(folded, _HIDDEN_SET).sub(" ", folded))
+
+
+def code_text(text: str) -> str:
+    """``code_view(text).text``, fast."""
+    return _folded(text).upper()
+
+
+def compact_text(text: str) -> str:
+    """``compact_view(text).text``, fast."""
+    folded = _folded(text)
+    return _matching(folded, _INVISIBLE_SET, keep_spaces=True).sub("", folded).upper()
+
+
+@cache
+def _digit_variant_marks() -> tuple[str, ...]:
+    """What must be in a text for ``normalize``'s word variants to write a digit into it: the
+    non-ASCII characters of such a rule (三 of ``三c`` → ``3c``), or a Latin rule whole."""
+    data = yaml.safe_load(VARIANTS_FILE.read_text(encoding="utf-8")) if VARIANTS_FILE.exists() else {}
+    marks: set[str] = set()
+    for section in ("latin", "chinese", "traditional"):
+        for key, value in ((data or {}).get(section) or {}).items():
+            if re.search(r"\d", str(value)):
+                key = str(key).casefold()
+                if key.isascii():
+                    marks.add(key)
+                else:
+                    marks.update(ch for ch in key if not ch.isascii())
+    return tuple(sorted(marks))
+
+
+def variants_may_add_digits(text: str) -> bool:
+    """Whether ``normalize`` could write a digit the views above do not see (then only the
+    recogniser itself can tell whether a number is there)."""
+    folded = _folded(text).casefold()
+    return any(mark in folded for mark in _digit_variant_marks())
