@@ -57,7 +57,7 @@ ANONYMOUS_CHANNELS = frozenset({"webchat"})
 FLUSH_SECONDS = 10.0  # refusal counters reach the database at most this often per worker
 LOG_EVERY_SECONDS = 60.0  # one log line per limit and key per minute, however hard the flood
 CONNECTION_TTL_SECONDS = 180  # a WebSocket ticket in Redis outlives a crashed worker by at most this
-_REDIS_TIMEOUT = 0.5  # seconds: a slow Redis must not stall every message
+_REDIS_TIMEOUT = 2.0  # seconds: a Redis that slow counts as down (a busy event loop can delay a reply by 0.5 s)
 
 
 @dataclass(frozen=True, slots=True)
