@@ -9,7 +9,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.privacy import redact
 from bot.services import archive, cases, complaints, demo, linking, live, matching
+from bot.services.calendar import WorkingCalendar
 from bot.services.cases import CaseError
 from bot.storage import db
 from bot.storage.models import Commissioner, ServiceCase
@@ -47,8 +48,14 @@ def _date(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text).replace(tzinfo=UTC) if text else None
 
 
-def _fmt(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "-"
+def _fmt(moment: datetime | None, tz: tzinfo) -> str:
+    """Staff read times where the service works (the calendar's zone, Beijing time), whatever
+    the server's own zone: the same moment the enterprise was told."""
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _zone(settings: Settings) -> tzinfo:
+    return WorkingCalendar.for_settings(settings).tz
 
 
 def _who(commissioner: Commissioner | None) -> str:
@@ -59,6 +66,8 @@ def _who(commissioner: Commissioner | None) -> str:
 
 def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
     action = args.case_command
+
+    tz = _zone(settings)
 
     async def work(session: AsyncSession) -> int:
         now = utcnow()
@@ -73,17 +82,17 @@ def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
                 since=_date(args.since), until=_date(args.until), domain=args.domain, district=args.district,
                 status=args.status, commissioner_id=commissioner_id,
             ))
-            print(f"{'编号':<16}{'领域':<8}{'状态':<10}{'区域':<8}{'负责/指派':<20}{'创建时间':<18}")
+            print(f"{'编号':<16}{'领域':<8}{'状态':<10}{'区域':<8}{'负责/指派':<20}{'创建时间（北京时间）':<18}")
             for c in rows:
                 holder = _who(c.owner) if c.owner else _who(c.assignee) + "*"
                 print(f"{c.number:<16}{cases.domain_name(c.domain):<8}{cases.STATUS_ZH[c.status]:<10}"
-                      f"{(c.district or '-'):<8}{holder:<20}{_fmt(c.created_at):<18}")
+                      f"{(c.district or '-'):<8}{holder:<20}{_fmt(c.created_at, tz):<18}")
             print(f"共 {len(rows)} 件（* 为已指派未受理）")
             return 0
 
         case = await cases.require_case(session, args.number)
         if action == "show":
-            _print_case(case, full=args.full)
+            _print_case(case, full=args.full, tz=tz)
             return 0
         if action == "export":
             found = await archive.get_archive(session, case.number)
@@ -126,7 +135,7 @@ def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
     return _run(settings, work)
 
 
-def _print_case(case: ServiceCase, *, full: bool) -> None:
+def _print_case(case: ServiceCase, *, full: bool, tz: tzinfo) -> None:
     enterprise = case.enterprise
     mask = (lambda s: s) if full else redact
     print(f"{case.number}  {cases.domain_name(case.domain)}  {cases.STATUS_ZH[case.status]}")
@@ -140,19 +149,22 @@ def _print_case(case: ServiceCase, *, full: bool) -> None:
         if suggested:
             label = "推荐机构" if kind == "institutions" else "推荐专家"
             print(f"  {label}：" + "；".join(f"{s['name']}(#{s['id']})" for s in suggested))
-    print("  时间线：")
+    print("  时间线（北京时间）：")
     for event in case.events:
         text = f"：{mask(event.text)}" if event.text else ""
-        print(f"    {_fmt(event.created_at)}  {event.kind:<20} {event.actor}{text}")
+        print(f"    {_fmt(event.created_at, tz)}  {event.kind:<20} {event.actor}{text}")
 
 
 # --- complaint, commissioner, demo, jobs ---------------------------------------------------------
 
 def cmd_complaint(args: argparse.Namespace, settings: Settings) -> int:
+    tz = _zone(settings)
+
     async def work(session: AsyncSession) -> int:
         if args.complaint_command == "list":
             for c in await complaints.list_complaints(session, args.status):
-                print(f"{c.number}  {c.status:<8} {_fmt(c.created_at)}  {redact(c.text)[:80]}")
+                print(f"{c.number}  {complaints.status_name(c.status):<6} {_fmt(c.created_at, tz)}  "
+                      f"{redact(c.text)[:80]}")
             return 0
         await complaints.reply_complaint(session, args.number, " ".join(args.text), f"manager:{args.actor}", utcnow())
         print(f"{args.number.upper()} 已答复")

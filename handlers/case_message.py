@@ -15,6 +15,7 @@ from bot.privacy import mask_name
 from bot.services import cases
 from handlers import signals
 from handlers.base import Match, Outcome, TurnContext
+from handlers.complaint import find_complaint_numbers, follows_up
 from handlers.knowledge import CLARIFY_FLOW, SUGGEST_FLOW, wants_detail
 
 # Flows that wait for nothing a commissioner's answer could be mistaken for: a pending
@@ -32,6 +33,8 @@ class CaseMessageHandler:
         if ctx.message.kind != "text" or ctx.identity.enterprise_id is None or ctx.state.flow not in _OPEN_FLOWS:
             return None
         if signals.new_request(ctx) is not None or wants_detail(ctx):
+            return None
+        if find_complaint_numbers(ctx.message.text) or follows_up(ctx):  # a complaint followed up
             return None
         return Match("maybe")
 

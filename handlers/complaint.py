@@ -5,19 +5,65 @@ A complaint is filed only when the user clearly complains: the word itself ("我
 classifier sure of it. When it is less sure ("电话打不通", an answer that reads as a grievance),
 the bot asks "您是要投诉吗？" first; "是" files the first message, anything else is handled as
 what it is. Filing a complaint against a commissioner on a misread answer is worse than asking.
+
+A complaint is linked to the case it is about: the case number it names, else the enterprise's
+open case. Complaints are followed up like cases ("我的投诉处理得怎么样了", "查询 TS-…", answered
+by the progress handler with :func:`follows_up` and :func:`find_complaint_numbers`).
 """
 
 from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
 
 from bot.services import cases, complaints, enterprises
 from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.words import bare
 from intents.extract import find_case_numbers
+from intents.normalize import normalize
 
 TEXT_FLOW = "complaint_text"
 CONFIRM_FLOW = "complaint_confirm"
 _BARE_REQUEST = ("我要投诉", "投诉", "我想投诉", "要投诉", "我要举报", "投诉一下")
+DATA_FILE = Path(__file__).parent / "data" / "complaints.yaml"
+# A complaint number as users type it (case-folded canonical text): TS-2026-000001, ts 2026 000001.
+_COMPLAINT_NUMBER = re.compile(r"(?<![a-z0-9])ts[\s\-_‐‑‒–—―−.·/]*(\d{4})[\s\-_‐‑‒–—―−.·/]*(\d{6})(?!\d)")
+
+
+def find_complaint_numbers(text: str) -> list[str]:
+    """Complaint numbers in canonical form ``TS-2026-000001``, in order, without duplicates."""
+    found: list[str] = []
+    for match in _COMPLAINT_NUMBER.finditer(normalize(text).text):
+        number = f"TS-{match.group(1)}-{match.group(2)}"
+        if number not in found:
+            found.append(number)
+    return found
+
+
+@lru_cache(maxsize=1)
+def _follow_up_words() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], int]:
+    data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    return (tuple(bare(str(w)) for w in data["mention"]), tuple(bare(str(w)) for w in data["asks"]),
+            tuple(bare(str(w)) for w in data["filing"]), int(data["max_chars"]))
+
+
+def says_filing(ctx: TurnContext) -> bool:
+    """The message files a complaint in so many words ("我要投诉…")."""
+    word = signals.Said.of(ctx).bare
+    return any(w in word for w in _follow_up_words()[2])
+
+
+def follows_up(ctx: TurnContext) -> bool:
+    """Asking how a complaint stands ("我的投诉处理得怎么样了", "投诉有结果了吗"), not filing one."""
+    word = signals.Said.of(ctx).bare
+    mention, asks, filing, longest = _follow_up_words()
+    if len(word) > longest or not any(w in word for w in mention) or any(w in word for w in filing):
+        return False
+    return word.startswith(("我的投诉", "我们的投诉")) or any(w in word for w in asks)
 
 
 class ComplaintHandler:
@@ -64,14 +110,22 @@ class ComplaintHandler:
         if refused is not None:
             return refused
         enterprise = await enterprises.enterprise_for(ctx.session, ctx.identity)
-        case = None
-        for number in find_case_numbers(text):
-            case = await cases.case_of_enterprise(ctx.session, number, enterprise.id)
-            if case is not None:
-                break
+        case = await self._about(ctx, text, enterprise.id)
         complaint = await complaints.file_complaint(
             ctx.session, identity=ctx.identity, enterprise=enterprise, text=text, case=case, now=ctx.now
         )
         if case is not None:
             cases.add_event(case, "complaint", "enterprise", ctx.now, complaint.number)
-        return Outcome((ctx.say("complaint_filed", number=complaint.number),))
+        return Outcome((ctx.say("complaint_filed", number=complaint.number,
+                                case_number=case.number if case is not None else ""),))
+
+    @staticmethod
+    async def _about(ctx: TurnContext, text: str, enterprise_id: int) -> cases.ServiceCase | None:
+        """The case a complaint is about: the one it names, else the enterprise's open case
+        (the one most recently active)."""
+        for number in find_case_numbers(text):
+            case = await cases.case_of_enterprise(ctx.session, number, enterprise_id)
+            if case is not None:
+                return case
+        open_cases = await cases.open_cases_of_enterprise(ctx.session, enterprise_id)
+        return open_cases[0] if open_cases else None

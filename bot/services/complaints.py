@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import outbox
@@ -16,6 +16,11 @@ from bot.storage.models import ChannelIdentity, Complaint, Enterprise, ServiceCa
 from bot.texts import notifications
 
 MANAGEMENT = "management"  # the console inbox of the management institution
+STATUS_ZH = {"open": "处理中", "replied": "已答复", "closed": "已办结"}
+
+
+def status_name(status: str) -> str:
+    return STATUS_ZH.get(status, status)
 
 
 async def file_complaint(
@@ -40,6 +45,35 @@ async def file_complaint(
                          payload={"text": message, "complaint": number}, now=now)
     await session.flush()
     return complaint
+
+
+def _own(enterprise_id: int | None, identity_id: int) -> ColumnElement[bool]:
+    """A complaint of this enterprise (from any of its chats), or of this chat."""
+    mine = Complaint.identity_id == identity_id
+    return or_(mine, Complaint.enterprise_id == enterprise_id) if enterprise_id is not None else mine
+
+
+async def complaints_of(
+    session: AsyncSession, enterprise_id: int | None, identity_id: int, limit: int = 10
+) -> Sequence[Complaint]:
+    """The complaints an enterprise filed, newest first."""
+    return (
+        await session.execute(
+            select(Complaint).where(_own(enterprise_id, identity_id))
+            .order_by(Complaint.created_at.desc(), Complaint.id.desc()).limit(limit)
+        )
+    ).scalars().all()
+
+
+async def complaint_of(
+    session: AsyncSession, number: str, enterprise_id: int | None, identity_id: int
+) -> Complaint | None:
+    """One complaint, only for whoever filed it: anyone else gets None, as for a number that
+    does not exist."""
+    return (
+        await session.execute(select(Complaint).where(Complaint.number == number.upper(), _own(enterprise_id,
+                                                                                               identity_id)))
+    ).scalar_one_or_none()
 
 
 async def list_complaints(session: AsyncSession, status: str | None = None) -> Sequence[Complaint]:

@@ -79,7 +79,7 @@ async def start(
     # The moment the enterprise was told ("预计在 11月26日 08:30 后回复"), as staff read it.
     promised = "" if on_duty_now else staff_time(expect_by, calendar)
     cases.add_event(case, "live_started", "enterprise", now,
-                    (commissioner.name if commissioner else "无人值守") + (f"；已告知企业预计 {promised} 后回复"
+                    (commissioner.name if commissioner else "无人值守") + (f"；已告知企业预计 {promised}后回复"
                                                                         if promised else ""),
                     opened_case=opened, expect_by=expect_by.isoformat() if promised else None)
     if commissioner is not None:
