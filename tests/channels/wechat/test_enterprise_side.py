@@ -91,3 +91,21 @@ async def test_without_app_credentials_messages_wait_for_the_next_message(
     assert (await runtime.dispatcher.run_once()).held == 1
     reply = await servers.say(user, "好的")
     assert reply is not None and reply.startswith("【王专员（QI-2026-000001）】请补充器具清单")
+
+
+async def test_non_text_messages_at_the_domain_question_are_handled_and_the_question_comes_again(
+    wechat: WeChatServers,
+) -> None:
+    user = wechat.user()
+    await wechat.say(user, "我要办理")
+    place = await wechat.send(user, "location", {"Location_X": "24.51", "Location_Y": "118.15", "Scale": "15",
+                                                 "Label": "厦门市湖里区枋湖北二路", "MsgId": wechat.next_id()})
+    assert place is not None and "湖里区" in place["Content"] and "哪方面的服务" in place["Content"]
+    photo = await wechat.send(user, "image", {"PicUrl": "http://mmbiz.qpic.cn/x", "MediaId": "IMG_9",
+                                              "MsgId": wechat.next_id()})
+    assert photo is not None and "图片" in photo["Content"] and "哪方面的服务" in photo["Content"]
+    for reply in (place, photo):
+        assert "没有对应的服务领域" not in reply["Content"]
+    spoken = await wechat.send(user, "voice", {"MediaId": "VOICE_9", "Format": "amr", "Recognition": "检验检测",
+                                               "MsgId": wechat.next_id()})
+    assert spoken is not None and "全称" in spoken["Content"]  # the recognised answer is the answer
