@@ -41,8 +41,12 @@ class ComposedAnswer:
     choices: tuple[str, ...] = ()
 
 
-def render_entry(entry: Entry, texts: Texts) -> str:
-    return texts.render("kb_answer", answer=entry.answer.strip(), basis=entry.basis, has_detail=bool(entry.detail))
+def render_entry(entry: Entry, texts: Texts, language: str = "zh") -> str:
+    """The answer card: the answer, its basis, and the "详情" hint when there is more (the
+    content is Chinese; an English question gets English framing around it)."""
+    return texts.render(
+        "kb_answer", language, answer=entry.answer.strip(), basis=entry.basis, has_detail=bool(entry.detail)
+    )
 
 
 def compose_answer(result: SearchResult, nlu: NluResult, texts: Texts) -> ComposedAnswer:
@@ -51,7 +55,7 @@ def compose_answer(result: SearchResult, nlu: NluResult, texts: Texts) -> Compos
     best = result.best
     score = best.score if best is not None else 0.0
     if result.outcome == "answer" and best is not None:
-        return ComposedAnswer("answer", render_entry(best.entry, texts), best.entry.id, score)
+        return ComposedAnswer("answer", render_entry(best.entry, texts, language), best.entry.id, score)
     if result.outcome == "suggest" and result.hits:
         hits = result.hits[:3]
         if len(hits) == 1:  # one candidate: a yes/no question reads better than a list of one

@@ -156,12 +156,16 @@ class KnowledgeBase:
         if vectors is not None and (embedder is not None or len(vectors)):
             if self.dense_calibration is None:
                 self.dense_calibration = Calibration.load(DENSE_CALIBRATION_FILE, features=DENSE_FEATURES)
-            self._dense = DenseIndex.build(
-                [[p.text for p in a.phrasings] for a in analyzed],
-                [[self.analyzer.analyze(s).text for s in sentences(e.answer)] for e in self._entries],
-                vectors,
-                embedder,
-            )
+            try:
+                self._dense = DenseIndex.build(
+                    [[p.text for p in a.phrasings] for a in analyzed],
+                    [[self.analyzer.analyze(s).text for s in sentences(e.answer)] for e in self._entries],
+                    vectors,
+                    embedder,
+                )
+            except Exception:  # an optional signal: a failing encoder leaves the lexical index working
+                log.exception("sentence vectors unavailable; the knowledge base matches words only")
+                self._dense = None
 
     @property
     def uses_dense(self) -> bool:
