@@ -145,16 +145,22 @@ def cmd_nlu(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.text and args.text[0] == "eval":
-        from intents.dataset import HELDOUT_FILE, load_heldout
+        from intents.dataset import BLIND_FILE, HELDOUT_FILE, load_heldout
         from intents.evaluate import evaluate, format_report
 
-        path = Path(args.text[1]) if len(args.text) > 1 else HELDOUT_FILE
-        try:
-            examples = load_heldout(path)
-        except (OSError, ValueError) as exc:
-            print(f"qibot: cannot read {path}: {exc}", file=sys.stderr)
-            return 2
-        print(format_report(evaluate(Nlu.load(settings.cache_dir), examples)))
+        # Without a file: both held-out sets, the team's and the one written blind (the second is
+        # the one that says how the bot does on text nobody here wrote).
+        paths = [Path(args.text[1])] if len(args.text) > 1 else [HELDOUT_FILE, BLIND_FILE]
+        sets = []
+        for path in paths:
+            try:
+                sets.append((path, load_heldout(path)))
+            except (OSError, ValueError) as exc:
+                print(f"qibot: cannot read {path}: {exc}", file=sys.stderr)
+                return 2
+        model = Nlu.load(settings.cache_dir)
+        for i, (path, examples) in enumerate(sets):
+            print(("\n" if i else "") + format_report(evaluate(model, examples), title=f"NLU evaluation: {path.name}"))
         return 0
     nlu = Nlu.load(settings.cache_dir)
     return _run_jsonl(_texts_from(args.text, sys.stdin), lambda text: nlu.parse(text).to_json())
