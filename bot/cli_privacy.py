@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cli_cases import _fmt, _run
+from bot.cli_cases import _fmt, _run, _zone
 from bot.config import Settings
 from bot.services import limits, personal_data
 from bot.services.cases import CaseError
@@ -30,7 +30,8 @@ def cmd_enterprise(args: argparse.Namespace, settings: Settings) -> int:
         now = utcnow()
         if action == "requests":
             for row in await personal_data.requests(session, args.limit):
-                print(f"{_fmt(row.created_at)}  {row.kind:<7} {row.actor:<16} {row.subject}  {row.reason}  "
+                when = _fmt(row.created_at, _zone(settings))
+                print(f"{when}  {row.kind:<7} {row.actor:<16} {row.subject}  {row.reason}  "
                       f"{json.dumps(row.summary, ensure_ascii=False)}")
             return 0
         subject = _subject(args)
@@ -76,7 +77,7 @@ def cmd_limits(args: argparse.Namespace, settings: Settings) -> int:
         print(f"rates counted in {where}; quotas counted in the database")
         print(f"{'day':<12}{'limit':<22}{'channel':<10}{'refused':>8}  last")
         for row in rows:
-            print(f"{row.day:<12}{row.limit:<22}{row.channel:<10}{row.count:>8}  {_fmt(row.last_at)}")
+            print(f"{row.day:<12}{row.limit:<22}{row.channel:<10}{row.count:>8}  {_fmt(row.last_at, _zone(settings))}")
         if not rows:
             print(f"(no refusals since {since})")
         return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -142,21 +143,26 @@ async def test_bad_inner_xml_is_a_4xx(wechat: WeChatServers, inner: str, status:
 @pytest.mark.parametrize(
     ("body", "params", "status"),
     [
-        (b"<xml><Encrypt>", _raw_params("x"), 400),
-        (b'<!DOCTYPE x [<!ENTITY e "A">]><xml><Encrypt>&e;</Encrypt></xml>', _raw_params("A"), 400),
-        (b"<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>", _raw_params("AAAA"), 400),  # not a ciphertext
-        (b"<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>", _raw_params("BBBB"), 403),  # bad msg_signature
-        (b"<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>", _raw_params("AAAA", ts=1000), 403),  # stale
-        (b"<xml></xml>", _raw_params(""), 400),  # no Encrypt, no msg_signature
-        ("<xml>\udcff</xml>".encode("utf-8", "surrogatepass"), _raw_params("x"), 400),  # not UTF-8
-        (b"<xml>" + b"A" * 40_000 + b"</xml>", _raw_params("x"), 413),
+        (b"<xml><Encrypt>", lambda: _raw_params("x"), 400),
+        (b'<!DOCTYPE x [<!ENTITY e "A">]><xml><Encrypt>&e;</Encrypt></xml>', lambda: _raw_params("A"), 400),
+        (b"<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>", lambda: _raw_params("AAAA"), 400),  # not a ciphertext
+        (b"<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>", lambda: _raw_params("BBBB"), 403),  # bad msg_signature
+        (b"<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>", lambda: _raw_params("AAAA", ts=1000), 403),  # stale
+        (b"<xml></xml>", lambda: _raw_params(""), 400),  # no Encrypt, no msg_signature
+        ("<xml>\udcff</xml>".encode("utf-8", "surrogatepass"), lambda: _raw_params("x"), 400),  # not UTF-8
+        (b"<xml>" + b"A" * 40_000 + b"</xml>", lambda: _raw_params("x"), 413),
     ],
 )
 async def test_hostile_bodies_get_a_4xx_and_a_log_line(
-    app_client: TestClient, caplog: pytest.LogCaptureFixture, body: bytes, params: dict[str, str], status: int
+    app_client: TestClient,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    params: Callable[[], dict[str, str]],
+    status: int,
 ) -> None:
+    # Signed when the test runs, not when it is collected: a long run must not make them stale.
     with caplog.at_level(logging.WARNING, logger="bot.channels.wechat"):
-        response = await app_client.post("/wechat", params=params, data=body)
+        response = await app_client.post("/wechat", params=params(), data=body)
     assert response.status == status
     assert any("callback refused" in r.getMessage() for r in caplog.records)
 
