@@ -59,3 +59,13 @@ def test_traditional_detection_counts_traditional_only_characters() -> None:
 def test_shipped_content_has_no_errors() -> None:
     errors = [p for p in check() if p.severity == "error"]
     assert errors == [], "\n".join(map(str, errors))
+
+
+def test_shipped_content_cites_no_superseded_edition_today() -> None:
+    """What `qibot kb check` runs in CI: the staleness checks against citations.yaml, on today's
+    date, so an entry citing an edition whose replacement has come into force fails the build."""
+    from knowledge.lint import run
+
+    report = run()
+    errors = [p for p in report.problems if p.severity == "error"]
+    assert errors == [] and report.superseded == 0, "\n".join(map(str, errors))
