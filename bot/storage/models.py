@@ -9,7 +9,7 @@ lists, UTC timestamps through :class:`UTCDateTime`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -38,6 +39,10 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+    if TYPE_CHECKING:
+        # Every model here is a declarative table, so its __table__ is a Table (SQLAlchemy types it as
+        # the wider FromClause, which insert_ignore/update and .c.<column> access cannot take).
+        __table__: ClassVar[Table]
 
 
 class TimestampMixin:
