@@ -60,7 +60,8 @@ class SignedStore:
     def save(self, name: str, arrays: Mapping[str, np.ndarray]) -> Path:
         """Write atomically (temp file + rename) so a crash never leaves a half file behind."""
         buf = io.BytesIO()
-        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        # numpy's stubs read ** as possibly naming allow_pickle; the keys here are array names
+        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
         payload = buf.getvalue()
         mac = hmac.new(self._key(), payload, hashlib.sha256).digest()
         target = self.path(name)

@@ -25,7 +25,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
@@ -148,10 +148,13 @@ def find_editions(text: str) -> list[Edition]:
 _FIELDS = (
     "identifier", "title", "current", "published", "in_force", "replaced", "expected", "note", "source", "uncertain"
 )
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:  # CSafeLoader (libyaml) has SafeLoader's interface, which is all used here
+    _BaseLoader = yaml.SafeLoader
+else:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _Loader(_BaseLoader):
     """Dates stay strings, so a bad one is reported on its record instead of failing the file."""
 
 

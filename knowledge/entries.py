@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -29,10 +29,13 @@ _REQUIRED = ("id", "domain", "title", "questions", "answer", "basis", "tags", "c
 #: Optional fields: a longer answer, and for a fact that moves, the date by which it must be
 #: re-checked (``review_by``) and what to watch meanwhile (``watch``: a draft law, a transition).
 _KNOWN = (*_REQUIRED, "detail", "review_by", "watch")
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:  # CSafeLoader (libyaml) has SafeLoader's interface, which is all used here
+    _BaseLoader = yaml.SafeLoader
+else:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _Loader(_BaseLoader):
     """Safe loader that leaves dates as strings, so a bad date is reported on its entry
     instead of failing the whole file."""
 

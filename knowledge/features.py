@@ -59,7 +59,7 @@ class Query:
 
 def compute(
     query: Query,
-    candidates: Sequence[int],
+    candidates: Sequence[int] | np.ndarray,
     bm25: np.ndarray,
     char_bm25: np.ndarray,
     phrasings: Phrasings,

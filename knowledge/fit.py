@@ -30,6 +30,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -81,7 +82,7 @@ def _ask(kb: KnowledgeBase, kind: str, text: str, target: str | None) -> Sample:
 
 
 def collect(
-    entries: Sequence[Entry], groups: Sequence[Sequence[str]], cal: Calibration, **dense: object
+    entries: Sequence[Entry], groups: Sequence[Sequence[str]], cal: Calibration, **dense: Any
 ) -> list[Sample]:
     """Ask every question in leave-one-question-out and leave-one-entry-out rounds (``dense``:
     the ``embedder``/``vectors`` of the index, to collect the dense features too)."""
@@ -273,17 +274,20 @@ def fit_dense(samples: Sequence[Sample], lexical: Calibration) -> Calibration | 
     if not rest:
         return None
     cal = choose_thresholds(rest, fit_softmax(rest, features=DENSE_FEATURES))
-    notes = {"fitted_on": f"{len(rest)} questions the lexical ranking would not answer", "outcomes": report(rest, cal)}
+    notes: dict[str, object] = {
+        "fitted_on": f"{len(rest)} questions the lexical ranking would not answer",
+        "outcomes": report(rest, cal),
+    }
     return dataclasses.replace(cal, notes=notes)
 
 
 def fit(
-    entries: Sequence[Entry], groups: Sequence[Sequence[str]], **dense: object
+    entries: Sequence[Entry], groups: Sequence[Sequence[str]], **dense: Any
 ) -> tuple[Calibration, list[Sample]]:
     """The fitted calibration and the samples it was fitted on."""
     samples = collect(entries, groups, Calibration(), **dense)
     cal = choose_thresholds(samples, fit_softmax(samples))
-    notes = {
+    notes: dict[str, object] = {
         "fitted_on": f"{len(entries)} entries; leave-one-question-out, leave-one-entry-out, off-topic negatives",
         "rule": (
             f"answer: lowest P(top) with <= {MAX_WRONG:.0%} wrong answers, <= {MAX_UNCOVERED_ANSWER:.0%} of "

@@ -114,7 +114,8 @@ class ReplayGuard:
         first = await self._redis.get(name)
         if first is None:  # expired between the two calls: the window has closed meanwhile
             return Seen.NEW if await self._redis.set(name, digest, ex=ttl, nx=True) else Seen.REPLAY
-        return Seen.RETRY if first.decode() == digest else Seen.REPLAY
+        seen = first.decode() if isinstance(first, bytes) else first
+        return Seen.RETRY if seen == digest else Seen.REPLAY
 
     async def _check_db(self, key: str, digest: str, ttl: int) -> Seen:
         now = utcnow()

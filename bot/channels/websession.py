@@ -21,8 +21,9 @@ import hmac
 import re
 import secrets
 import time
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.privacy import redact
@@ -105,7 +106,7 @@ async def move_identity(sessions: async_sessionmaker[AsyncSession], channel: str
             .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == old_id)
             .values(external_id=new_id)
         )
-        if not moved.rowcount:
+        if not cast("CursorResult[Any]", moved).rowcount:  # an UPDATE's result is a CursorResult
             return False
         await session.execute(
             update(Outbox).where(Outbox.channel == channel, Outbox.recipient == old_id).values(recipient=new_id)

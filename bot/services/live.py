@@ -39,7 +39,8 @@ def _case_for_handoff(open_cases: Sequence[ServiceCase]) -> ServiceCase | None:
     """The open case a handoff belongs to: one a commissioner has accepted (its owner is the
     person to talk to, 首问负责制), else the most recently updated one."""
     owned = [c for c in open_cases if c.owner_id is not None]
-    return (owned or list(open_cases) or [None])[0]
+    candidates = owned or list(open_cases)
+    return candidates[0] if candidates else None
 
 
 async def start(

@@ -88,8 +88,8 @@ class WeChatNotifier:
         choices = tuple(str(c) for c in notification.payload.get("choices") or () if str(c).strip())
         if not notification.payload.get("rendered"):  # engine replies come already in the user's script
             script = str(notification.payload.get("script") or "hans")
-            text = to_script(text, script)  # type: ignore[arg-type]
-            choices = tuple(to_script(c, script) for c in choices)  # type: ignore[arg-type]
+            text = to_script(text, script)
+            choices = tuple(to_script(c, script) for c in choices)
         if choices and not self.tappable:
             text, choices = with_choices(text, choices, tappable=False), ()
         pieces = split_text(text)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,7 +74,7 @@ async def reserve(session: AsyncSession, identity_id: int, window_start: datetim
         )
         .values(sent=table.c.sent + count)
     )
-    return bool(taken.rowcount)
+    return bool(cast("CursorResult[Any]", taken).rowcount)  # an UPDATE's result is a CursorResult
 
 
 async def give_back(session: AsyncSession, identity_id: int, window_start: datetime, count: int) -> None:

@@ -16,8 +16,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.wechat.store import insert_or_skip
@@ -133,7 +134,7 @@ class TokenStore:
                 )
                 .values(lease_owner=self._owner, lease_until=now + self.lease)
             )
-            return bool(result.rowcount)
+            return bool(cast("CursorResult[Any]", result).rowcount)  # an UPDATE's result is a CursorResult
 
     async def _refresh(self) -> str:
         table = WeChatAccessToken.__table__
@@ -159,7 +160,7 @@ class TokenStore:
                     lease_until=None, updated_at=now,
                 )
             )
-            if not result.rowcount:
+            if not cast("CursorResult[Any]", result).rowcount:
                 log.warning("WeChat token refresh for %s outlived its lease; using the new token anyway", self.app_id)
             version = (
                 await session.execute(select(table.c.version).where(table.c.app_id == self.app_id))
