@@ -144,6 +144,8 @@ def cmd_nlu(args: argparse.Namespace) -> int:
     from intents.classifier import Nlu
 
     settings = _settings(args)
+    if args.text and args.text[0] == "build":
+        return _build_shipped_nlu()
     if args.text and args.text[0] == "eval":
         from intents.dataset import BLIND_FILE, HELDOUT_FILE, load_heldout
         from intents.evaluate import evaluate, format_report
@@ -164,6 +166,23 @@ def cmd_nlu(args: argparse.Namespace) -> int:
         return 0
     nlu = Nlu.load(settings.cache_dir)
     return _run_jsonl(_texts_from(args.text, sys.stdin), lambda text: nlu.parse(text).to_json())
+
+
+def _build_shipped_nlu() -> int:
+    """Train on the shipped data (with the embedding heads when the encoder is installed) and
+    write intents/data/model.npz, so a fresh start loads instead of training."""
+    from intents import embed
+    from intents.classifier import SHIPPED_MODEL, Nlu, _training_embeddings
+    from intents.dataset import load_lexicon, load_training
+
+    examples = load_training()
+    embedder = embed.load_embedder() if embed.available() else None
+    vectors = _training_embeddings(embedder, examples, None) if embedder else None
+    nlu = Nlu.train(examples, load_lexicon(), embedder=embedder, embeddings=vectors)
+    nlu.save_shipped()
+    print(f"{SHIPPED_MODEL.parent.parent.name}/data/{SHIPPED_MODEL.name}: trained on {len(examples)} examples"
+          f"{' with embedding heads' if embedder else ''}")
+    return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -367,7 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("revision", nargs="?", default="head")
     db.set_defaults(func=cmd_db)
 
-    nlu = sub.add_parser("nlu", help="classify text (JSON Lines on stdin, or one text); 'nlu eval [FILE]'")
+    nlu = sub.add_parser(
+        "nlu", help="classify text (JSON Lines on stdin, or one text); 'nlu eval [FILE]'; 'nlu build' (shipped model)"
+    )
     nlu.add_argument("text", nargs="*")
     nlu.set_defaults(func=cmd_nlu)
 

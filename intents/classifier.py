@@ -102,21 +102,34 @@ class NluResult:
         }
 
 
-def _fingerprint(config: NluConfig, train_dir: Path, lexicon_file: Path, embedder_name: str | None) -> str:
-    """Cache key: anything that could change a prediction changes the key."""
+#: The modules whose code shapes a trained model (features, training, normalisation): a change to
+#: one of them invalidates the shipped model; evaluation or extraction code does not.
+MODEL_CODE = ("classifier.py", "dataset.py", "features.py", "labels.py", "linear.py", "normalize.py",
+              "pinyin_table.py")
+#: The model of the shipped training data, built by ``qibot nlu build`` (a test fails until it is
+#: rebuilt after a change to the data or the model code), so a fresh start trains nothing.
+SHIPPED_MODEL = Path(__file__).parent / "data" / "model.npz"
+
+
+def _fingerprint(
+    config: NluConfig, train_dir: Path, lexicon_file: Path, embedder_name: str | None, *, solver: bool = True
+) -> str:
+    """Model key: anything that could change a prediction changes the key. ``solver`` adds the
+    versions of the numeric libraries that fit the model (the cache's key); the shipped model is
+    keyed by the data, the model code and the tokenisers alone, since its arrays load anywhere."""
     h = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
         h.update(label.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
 
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        add("code:" + path.name, path.read_bytes())
+    for name in MODEL_CODE:
+        add("code:" + name, (Path(__file__).parent / name).read_bytes())
     for path in training_files(train_dir):
         add("train:" + path.name, path.read_bytes())
     for path in (lexicon_file, USER_DICT, VARIANTS_FILE):
         add("data:" + path.name, path.read_bytes() if path.exists() else b"")
     add("config", json.dumps(config.as_dict(), sort_keys=True).encode())
-    for dist in ("scikit-learn", "numpy", "scipy", "jieba", "opencc"):
+    for dist in ("scikit-learn", "numpy", "scipy", "jieba", "opencc") if solver else ("jieba", "opencc"):
         try:
             version = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -124,6 +137,17 @@ def _fingerprint(config: NluConfig, train_dir: Path, lexicon_file: Path, embedde
         add("lib:" + dist, version.encode())
     add("embedder", (embedder_name or "").encode())
     return h.hexdigest()[:24]
+
+
+def shipped_keys(
+    config: NluConfig | None = None, train_dir: Path = TRAIN_DIR, lexicon_file: Path = LEXICON_FILE
+) -> tuple[str, str | None]:
+    """(key without embeddings, key with the installed encoder or None): what the shipped model
+    must carry to be used for the current data."""
+    config = config or NluConfig()
+    plain = _fingerprint(config, train_dir, lexicon_file, None, solver=False)
+    name = embed.model_name() if embed.available() else None
+    return plain, (_fingerprint(config, train_dir, lexicon_file, name, solver=False) if name else None)
 
 
 class Nlu:
@@ -244,6 +268,9 @@ class Nlu:
                     return cls._from_arrays(arrays, lexicon, config, embedder, key)
                 except (KeyError, ValueError) as exc:
                     log.warning("NLU cache %s unusable (%s); retraining", key, exc)
+        shipped = cls._shipped(lexicon, config, embedder, train_dir, lexicon_file)
+        if shipped is not None:
+            return shipped
         started = time.perf_counter()
         examples = load_training(train_dir)
         vectors = _training_embeddings(embedder, examples, store) if embedder else None
@@ -256,6 +283,42 @@ class Nlu:
             except OSError as exc:
                 log.warning("cannot write NLU cache in %s: %s", cache_dir, exc)
         return nlu
+
+    @classmethod
+    def _shipped(
+        cls, lexicon: Lexicon, config: NluConfig, embedder: embed.Embedder | None, train_dir: Path, lexicon_file: Path
+    ) -> Nlu | None:
+        """The model shipped with the package, when it was built from exactly this data and code
+        (with embedding heads for this encoder, when embeddings are wanted)."""
+        if not SHIPPED_MODEL.exists():
+            return None
+        key = _fingerprint(config, train_dir, lexicon_file, embedder.name if embedder else None, solver=False)
+        try:
+            with np.load(SHIPPED_MODEL, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            wanted = "key_embed" if embedder is not None else "key_plain"
+            if wanted not in arrays or str(arrays[wanted][0]) != key:
+                return None
+            arrays["fingerprint"] = np.array([key], dtype=np.str_)
+            if embedder is None:
+                arrays = {k: v for k, v in arrays.items() if not k.startswith(("eact.", "edomain."))}
+            nlu = cls._from_arrays(arrays, lexicon, config, embedder, key)
+        except (OSError, KeyError, ValueError) as exc:
+            log.warning("shipped NLU model unusable (%s); training", exc)
+            return None
+        nlu.source = "shipped"
+        return nlu
+
+    def save_shipped(self, path: Path = SHIPPED_MODEL) -> None:
+        """Write this model as the package's shipped one (``qibot nlu build``)."""
+        plain, with_embed = shipped_keys(self.config)
+        arrays = self._to_arrays()
+        arrays["key_plain"] = np.array([plain], dtype=np.str_)
+        if self.embed_act is not None and with_embed is not None:
+            arrays["key_embed"] = np.array([with_embed], dtype=np.str_)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
 
     def _to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {

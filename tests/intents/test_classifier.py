@@ -262,3 +262,23 @@ def test_embeddings_on_when_installed_and_switchable(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(embed.ENV_SWITCH, "1")
     assert embed.embeddings_wanted(None)
     assert not embed.embeddings_wanted(False)
+
+
+def test_the_shipped_model_is_built_from_the_current_data(tmp_path: Path) -> None:
+    """A fresh data directory loads the shipped model instead of training (start-up in seconds);
+    after any change to the training data, lexicon, variants or model code, `qibot nlu build`
+    must be run, or this fails."""
+    from intents import embed
+    from intents.classifier import SHIPPED_MODEL, shipped_keys
+
+    assert SHIPPED_MODEL.exists(), "run `qibot nlu build`"
+    plain, with_embed = shipped_keys()
+    with np.load(SHIPPED_MODEL, allow_pickle=False) as data:
+        assert str(data["key_plain"][0]) == plain, "the shipped NLU model is stale: run `qibot nlu build`"
+        if with_embed is not None:
+            assert str(data["key_embed"][0]) == with_embed, "stale embedding heads: run `qibot nlu build`"
+    loaded = Nlu.load(tmp_path, embeddings=False)
+    assert loaded.source == "shipped"
+    assert loaded.parse("加油机要校一下").domain == "metrology"
+    if embed.available():
+        assert Nlu.load(tmp_path, embeddings=True).source == "shipped"
