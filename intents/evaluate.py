@@ -42,9 +42,13 @@ _ABBREV = {
 
 
 class Prediction(Protocol):
-    act: str
-    domain: str | None
-    confidence: float
+    # Read-only, so frozen results (the NLU's NluResult) satisfy it.
+    @property
+    def act(self) -> str: ...
+    @property
+    def domain(self) -> str | None: ...
+    @property
+    def confidence(self) -> float: ...
 
 
 class Parser(Protocol):

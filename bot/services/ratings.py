@@ -52,9 +52,12 @@ async def record_rating(
         owner.satisfaction_sum += score
         owner.satisfaction_count += 1
     served = (case.suggestions or {}).get("served", {})
-    for model, key in ((Institution, "institution_id"), (Expert, "expert_id")):
+    rated: tuple[tuple[type[Institution] | type[Expert], str], ...] = (
+        (Institution, "institution_id"), (Expert, "expert_id"),
+    )
+    for model, key in rated:
         if served.get(key):
-            entity = await session.get(model, served[key])
+            entity: Institution | Expert | None = await session.get(model, served[key])
             if entity is not None:
                 entity.satisfaction_sum += score
                 entity.satisfaction_count += 1

@@ -109,7 +109,8 @@ class InlineConnection:
 
     @isolation_level.setter
     def isolation_level(self, value: str | None) -> None:
-        self._conn.isolation_level = value
+        # sqlite3 also takes "" (typeshed lists only the named levels); SQLAlchemy sets "" or None
+        self._conn.isolation_level = value  # type: ignore[assignment]
 
 
 class InlineCursor:

@@ -119,8 +119,8 @@ class WeComDesk:
     async def _dispatch(self, session: AsyncSession, user_id: str, command: Command,
                         now: datetime) -> tuple[str, bool]:
         if command.verb == "link":
-            me = await linking.link_wecom(session, command.text, user_id, now)
-            return say("linked", name=me.name, handle=me.handle), False
+            linked = await linking.link_wecom(session, command.text, user_id, now)
+            return say("linked", name=linked.name, handle=linked.handle), False
         me = await linking.by_wecom(session, user_id)
         if me is None:
             return say("not_linked"), False
