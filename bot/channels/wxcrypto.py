@@ -15,12 +15,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 from collections.abc import Callable
 from typing import Any
+from xml.parsers.expat import ExpatError
 
+import xmltodict
 from wechatpy.utils import WeChatSigner
 
 BLOCK = 32  # both platforms pad to 32 bytes, not AES's 16
+# Characters XML 1.0 forbids (C0 controls but tab/newline/return, lone surrogates, U+FFFE/FFFF).
+_NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class CallbackRejected(Exception):
@@ -45,8 +50,26 @@ def same(expected: str, given: str) -> bool:
 
 
 def cdata(value: str) -> str:
-    """Text safe inside ``<![CDATA[…]]>``: a ``]]>`` in it is split across two sections."""
-    return value.replace("]]>", "]]]]><![CDATA[>")
+    """The one CDATA writer of WeChat and WeCom: a whole ``<![CDATA[…]]>`` section that survives
+    any text. A ``]]>`` is split across two sections and characters XML 1.0 forbids (a control
+    character pasted into a case description) are dropped (wechatpy renders CDATA without either)."""
+    clean = _NOT_XML_CHAR.sub("", value)
+    return "<![CDATA[" + clean.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def parse_xml(text: str) -> dict[str, Any]:
+    """The one callback parser of WeChat and WeCom: the ``<xml>`` element as a dict. xmltodict
+    refuses entity declarations (``ValueError``); that and malformed XML are a 400, never a 500."""
+    try:
+        root = xmltodict.parse(text)
+    except ExpatError as exc:
+        raise CallbackRejected(400, f"malformed XML ({exc})") from None
+    except ValueError as exc:  # xmltodict: "entities are disabled"
+        raise CallbackRejected(400, f"XML refused ({exc})") from None
+    xml = root.get("xml") if isinstance(root, dict) else None
+    if not isinstance(xml, dict):
+        raise CallbackRejected(400, "XML without an <xml> element of fields")
+    return xml
 
 
 def aes_key(encoding_aes_key: str) -> bytes:
@@ -108,7 +131,7 @@ def seal(prp: Any, token: str, xml: str, receiver_id: str, nonce: str, timestamp
     sig = signature(token, timestamp, nonce, encrypted)
     return (
         f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt><MsgSignature><![CDATA[{sig}]]></MsgSignature>"
-        f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{cdata(nonce)}]]></Nonce></xml>"
+        f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(nonce)}</Nonce></xml>"
     )
 
 

@@ -18,15 +18,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from xml.parsers.expat import ExpatError
 
-import xmltodict
 from wechatpy import parse_message
 from wechatpy.messages import BaseMessage
 
 from bot.channels.wechat.crypto import CallbackRejected
 from bot.channels.wechat.menu import Menu
+from bot.channels.wxcrypto import parse_xml
 from bot.messages import InboundMessage
 
 CHANNEL = "wechat"
@@ -34,6 +32,7 @@ _MAX_ID = 128
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MEDIA_ID = re.compile(r"media_id=([A-Za-z0-9_\-.=+/]+)")
+__all__ = ["CHANNEL", "Callback", "media_id_of", "parse_xml", "to_callback"]
 _LABELS = {"image": "图片", "voice": "语音", "video": "视频", "shortvideo": "视频", "file": "文件"}
 
 
@@ -56,22 +55,8 @@ def media_id_of(text: str) -> str | None:
     return match.group(1) if match else None
 
 
-def parse_xml(text: str) -> dict[str, Any]:
-    """The ``<xml>`` element as a dict; malformed XML and entity declarations are a 400."""
-    try:
-        root = xmltodict.parse(text)
-    except ExpatError as exc:
-        raise CallbackRejected(400, f"malformed XML ({exc})") from None
-    except ValueError as exc:  # xmltodict: "entities are disabled"
-        raise CallbackRejected(400, f"XML refused ({exc})") from None
-    xml = root.get("xml") if isinstance(root, dict) else None
-    if not isinstance(xml, dict):
-        raise CallbackRejected(400, "XML without an <xml> element of fields")
-    return xml
-
-
 def to_callback(xml_text: str, menu: Menu) -> Callback:
-    parse_xml(xml_text)  # the checks above, then wechatpy's own parse for the message class
+    parse_xml(xml_text)  # the shared checks (malformed, entities, no <xml>), then wechatpy's parse
     try:
         message = parse_message(xml_text)
         return _map(message, menu)

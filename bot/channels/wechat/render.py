@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from bot.channels.wxcrypto import cdata
 from bot.messages import Reply
 
 # WeChat rejects text messages over 2048 bytes (errcode 45002); keep a margin.
@@ -30,7 +31,6 @@ MENU_ITEMS = 10  # at most 10 lines in a menu message
 MENU_ITEM_BYTES = 128
 _LINK_UNSAFE = frozenset('%&#"\'<> ?=+\\')
 _LINK_TEXT_UNSAFE = re.compile(r"[<>]")
-_NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def format_replies(replies: Iterable[Reply], *, tappable: bool = False) -> str:
@@ -141,13 +141,6 @@ def _fit(text: str, limit: int) -> int:
         if size > limit:
             return max(index, 1)
     return len(text)
-
-
-def cdata(value: str) -> str:
-    """A CDATA section that survives any text: ``]]>`` is split across two sections and
-    characters XML 1.0 forbids are dropped (wechatpy renders CDATA without either)."""
-    clean = _NOT_XML_CHAR.sub("", value)
-    return "<![CDATA[" + clean.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
 def text_reply(to_user: str, from_account: str, content: str, create_time: int) -> str:
