@@ -59,6 +59,26 @@ def _run_jsonl(items: Iterable[tuple[int, str | None, str | None]], answer: Call
 
 # --- commands -------------------------------------------------------------------------------
 
+def _hold_data_dir(data_dir: Path) -> tuple[TextIO | None, str]:
+    """Take the data directory for this server: an exclusive lock on ``qibot.lock`` held for the
+    life of the process (the kernel drops it on exit, even a crash). ``(None, pid)`` when another
+    ``qibot serve`` holds it, so a second one refuses before loading or binding anything."""
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / "qibot.lock").open("a+", encoding="ascii")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        try:
+            holder = (data_dir / "qibot.pid").read_text().strip()
+        except OSError:
+            holder = ""
+        return None, holder
+    return handle, str(os.getpid())
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -69,6 +89,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     for unknown in settings.unknown:
         print(f"qibot: warning: unknown setting {unknown} ignored", file=sys.stderr)
+    lock, holder = _hold_data_dir(settings.data_dir)
+    if lock is None:
+        print(f"qibot: another qibot serve{f' (pid {holder})' if holder else ''} is running on the data "
+              f"directory {settings.data_dir}; not started", file=sys.stderr)
+        return 1
     app = create_app(settings)
     pid_file = settings.data_dir / "qibot.pid"
 
@@ -83,14 +108,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print(f"qibot: knowledge base reload refused, old index kept: {exc}", file=sys.stderr)
 
         loop.add_signal_handler(signal.SIGHUP, reload_kb)
-        print(f"qibot {__version__} serving on http://{settings.host}:{settings.port}/", flush=True)
 
     async def on_cleanup(app: web.Application) -> None:
-        pid_file.unlink(missing_ok=True)
+        pid_file.unlink(missing_ok=True)  # ours: only the holder of the lock writes it
+
+    def serving(_: str) -> None:  # aiohttp calls this once the sockets are bound
+        print(f"qibot {__version__} serving on http://{settings.host}:{settings.port}/", flush=True)
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=serving, access_log=None)
+    except OSError as exc:  # the port is taken (by something else: the lock keeps out a second qibot)
+        print(f"qibot: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    finally:
+        lock.close()
     return 0
 
 
