@@ -317,7 +317,8 @@ class Nlu:
         if self.embed_act is not None and with_embed is not None:
             arrays["key_embed"] = np.array([with_embed], dtype=np.str_)
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
+        # numpy's stubs read ** as possibly naming allow_pickle; the keys here are array names
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
 
     def _to_arrays(self) -> dict[str, np.ndarray]:
