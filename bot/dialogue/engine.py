@@ -137,7 +137,7 @@ class DialogueEngine:
             held = await outbox.take_held(session, identity.id, now)
             outcome = await self._dispatch(ctx, session)
             answers = tuple(self._localise(reply, identity.script, language) for reply in outcome.replies)
-            await conversations.save(session, identity.id, state)
+            await conversations.save(session, identity.id, state, now)
             # Held messages are already in the transcript (logged when they were sent).
             await message_log.record_outbound(session, identity.id, answers, inbound_id, now)
         if self.on_commit is not None:

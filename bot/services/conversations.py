@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -11,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.storage.models import ConversationState
-from bot.storage.types import utcnow
 
 
 @dataclass
@@ -50,13 +50,13 @@ _LOAD = select(ConversationState).where(ConversationState.identity_id == bindpar
 _LOAD_LOCKED = _LOAD.with_for_update()
 
 
-async def save(session: AsyncSession, identity_id: int, state: DialogueState) -> None:
+async def save(session: AsyncSession, identity_id: int, state: DialogueState, now: datetime) -> None:
+    """Write the state if it changed since :func:`load`; ``now`` (the turn's clock) stamps it."""
     if state.loaded is not None and (state.flow, state.data) == state.loaded:
         return  # unchanged since load(): no write (an absent row and an empty state mean the same)
     row = state.row
     if row is None and state.loaded is None:  # built by hand: whatever is stored is replaced
         row = await session.get(ConversationState, identity_id)
-    now = utcnow()
     data = dict(state.data)
     # Direct statements rather than the ORM's unit of work, which cost several times the
     # statement on every turn that changes the state; the loaded row is kept in step.

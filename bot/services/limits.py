@@ -25,6 +25,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -130,9 +131,11 @@ class Limiter:
     """The limits of one process; the runtime builds one and hands it to the dialogue engine and
     the web chat. ``sessions`` (bound by the runtime) is where refusal counters are written."""
 
-    def __init__(self, settings: Settings, *, sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
+    def __init__(self, settings: Settings, *, sessions: async_sessionmaker[AsyncSession] | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.clock = clock  # the day a refusal is counted on and the counters' last_at
         self.trusted_proxies = parse_networks(settings.trusted_proxies)
         self.messages = _rates(settings.limit_messages)
         self.messages_per_ip = _rates(settings.limit_messages_per_ip)
@@ -307,7 +310,7 @@ class Limiter:
             return None
         refusal = await self._quota(session, kind, identity, enterprise, now)
         if refusal is not None:
-            return self._refuse(refusal, channel, f"identity:{identity.id}")
+            return self._refuse(refusal, channel, f"identity:{identity.id}", now)
         return await self.check_address_opening(channel, address, consume=consume)
 
     async def _quota(
@@ -356,8 +359,9 @@ class Limiter:
 
     # --- telling staff -----------------------------------------------------------------------
 
-    def _refuse(self, refusal: Refusal, channel: str, key: str) -> Refusal:
-        """Log (once per limit, key and minute, with how many were refused meanwhile) and count."""
+    def _refuse(self, refusal: Refusal, channel: str, key: str, when: datetime | None = None) -> Refusal:
+        """Log (once per limit, key and minute, with how many were refused meanwhile) and count on
+        the day of ``when`` (the caller's clock; the limiter's own at the edge, before any turn)."""
         now = time.monotonic()
         last, suppressed = self._logged.get((refusal.limit, key), (0.0, 0))
         if now - last >= LOG_EVERY_SECONDS:
@@ -368,7 +372,8 @@ class Limiter:
             log.warning("limit reached: %s on %s for %s%s", refusal.limit, channel, key, more)
         else:
             self._logged[(refusal.limit, key)] = (last, suppressed + 1)
-        self._pending[(utcnow().strftime("%Y-%m-%d"), refusal.limit, channel)] += 1
+        day = (when or self.clock()).strftime("%Y-%m-%d")
+        self._pending[(day, refusal.limit, channel)] += 1
         if (self.sessions is not None and now - self._last_flush >= FLUSH_SECONDS
                 and (self._flush_task is None or self._flush_task.done())):
             self._flush_task = asyncio.create_task(self.flush(), name="limits-flush")
@@ -380,7 +385,7 @@ class Limiter:
         if self.sessions is None or not self._pending:
             return
         pending, self._pending = self._pending, Counter()
-        now = utcnow()
+        now = self.clock()
         try:
             async with self.sessions() as session, session.begin():
                 for (day, limit, channel), count in sorted(pending.items()):

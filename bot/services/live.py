@@ -139,7 +139,7 @@ async def end(
         if from_outside:
             await cases.tell_enterprise(session, full, "live_ended_by_commissioner", now, by)
     if from_outside:
-        await save(session, live.identity_id, DialogueState())
+        await save(session, live.identity_id, DialogueState(), now)
     return outcome
 
 

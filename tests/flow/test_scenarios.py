@@ -121,7 +121,8 @@ class Runner:
         async with transaction(self.runtime.sessions) as session:
             identity = (await session.execute(select(ChannelIdentity).where(
                 ChannelIdentity.channel == "cli", ChannelIdentity.external_id == user))).scalar_one()
-            await conversations.save(session, identity.id, DialogueState(step["flow"], dict(step.get("data") or {})))
+            await conversations.save(session, identity.id, DialogueState(step["flow"], dict(step.get("data") or {})),
+                                     self.clock())
 
     async def case(self, step: dict[str, Any]) -> None:
         op = step["op"]

@@ -83,12 +83,12 @@ async def test_conversation_state_round_trips_with_nested_data(sessions: async_s
         identity, _ = await identities.touch(session, "webchat", "visitor", now)
         state = DialogueState()
         state.enter("intake", collected={"name": "厦门某某科技有限公司", "fields": ["mobile", "district"]})
-        await conversations.save(session, identity.id, state)
+        await conversations.save(session, identity.id, state, now)
         identity_id = identity.id
     async with db.transaction(sessions) as session:
         loaded = await conversations.load(session, identity_id)
         loaded.data["step"] = 2
-        await conversations.save(session, identity_id, loaded)
+        await conversations.save(session, identity_id, loaded, now)
     async with db.transaction(sessions) as session:
         again = await conversations.load(session, identity_id)
     assert again.flow == "intake"

@@ -156,7 +156,7 @@ async def test_turns_and_history_tell_the_page_about_a_live_handoff(client: Test
 
         state = DialogueState()
         state.enter(live.LIVE_FLOW, session_id=started.session_id, case=started.case.number)
-        await save(session, identity.id, state)
+        await save(session, identity.id, state, NOW)
     body = await (await client.post("/api/chat/messages", json={"text": "请问什么时候上门"})).json()
     assert body["live"] == {"with": "王专员", "case": started.case.number, "connected": True}
     history = await (await client.get("/api/chat/history")).json()
