@@ -83,7 +83,7 @@ def with_prefix(prp_class: type[Any], key: bytes, prefix: Callable[[], str]) -> 
     """wechatpy's framing with the random prefix taken from ``prefix`` (``secrets`` in service,
     pinned in tests)."""
 
-    class _Prp(prp_class):  # type: ignore[misc, valid-type]
+    class _Prp(prp_class):
         def get_random_string(self) -> str:
             return prefix()
 

@@ -15,6 +15,7 @@ message class; this module decides the de-duplication key and the ``InboundMessa
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,11 +95,11 @@ def _map(message: BaseMessage, menu: Menu) -> Callback:
     def inbound(
         text: str, kind: str, message_id: str, event: str | None = None, attachment: str | None = None
     ) -> InboundMessage:
-        extra = {"timestamp": when} if when else {}
-        return InboundMessage(
+        message = InboundMessage(
             channel=CHANNEL, user_id=openid, text=text, message_id=message_id[:_MAX_ID], kind=kind, event=event,
-            attachment=attachment, **extra,
+            attachment=attachment,
         )
+        return dataclasses.replace(message, timestamp=when) if when else message  # else: received now
 
     if msg_type == "event":
         event = _field(message, "Event").lower()
