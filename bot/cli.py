@@ -466,12 +466,28 @@ def main(argv: list[str] | None = None) -> int:
 
         configure_logging("WARNING")  # masked like the service's: no tool prints a phone number
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not as "Exception ignored" at exit
+        return code
     except ConfigError as exc:
         print(f"qibot: configuration error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`qibot case list | head -1`): it read what it wanted. Quiet, and
+        # the status of a writer a closed pipe stops (128 + SIGPIPE), like other Unix tools.
+        _stdout_to_devnull()
+        return 141
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (captured in a test)
+        pass
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import cli_staff_parsers
 from bot.config import Settings
 from bot.privacy import redact
 from bot.services import archive, cases, complaints, demo, linking, live, matching
@@ -66,6 +67,9 @@ def _who(commissioner: Commissioner | None) -> str:
 
 def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
     action = args.case_command
+    # resolve and reopen take their text the same two ways (positional words or the option).
+    text = cli_staff_parsers.text_of(args, "summary" if action == "resolve" else "reason") \
+        if action in ("resolve", "reopen") else ""
 
     tz = _zone(settings)
 
@@ -98,7 +102,9 @@ def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
             found = await archive.get_archive(session, case.number)
             if found is None:
                 raise CaseError(f"{case.number} 尚未归档（只有完结的案件有档案）")
-            out = Path(args.out or f"{case.number}.json")
+            # Into the data directory unless told otherwise, not wherever the command was run.
+            out = Path(args.out) if args.out else settings.data_dir / "exports" / f"{case.number}.json"
+            await asyncio.to_thread(out.parent.mkdir, parents=True, exist_ok=True)
             document = json.dumps(archive.masked_export(found), ensure_ascii=False, indent=2)
             await asyncio.to_thread(out.write_text, document, encoding="utf-8")
             print(f"档案已导出到 {out}（个人信息已脱敏）")
@@ -120,10 +126,10 @@ def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
                 raise CaseError(f"没有名为 {args.to} 的服务专员")
             await cases.transfer(session, case, actor, target, args.reason, now)
         elif action == "resolve":
-            await cases.resolve(session, case, actor, " ".join(args.summary), now,
+            await cases.resolve(session, case, actor, text, now,
                                 institution_id=args.institution, expert_id=args.expert)
         elif action == "reopen":
-            await cases.reopen(session, case, actor, args.reason, now)
+            await cases.reopen(session, case, actor, text, now)
         elif action == "end-live":
             current = await live.active_for_case(session, case)
             if current is None:

@@ -4,20 +4,73 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 from bot.services.case_states import STATUS_ZH
+from intents.labels import DOMAIN_NAMES_ZH
 
 STAFF_COMMANDS = ("case", "complaint", "commissioner", "demo", "jobs", "enterprise", "limits")
 
 
+class _WordsParser(argparse.ArgumentParser):
+    """A case subcommand whose free text may have options between its words or after them
+    (``resolve QI-… --as wang 已完成 检定``): the positional words are gathered intermixed."""
+
+    _inner = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._inner:  # parse_known_intermixed_args calls back in here
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+
+
+def _by_name(names: dict[str, str], what: str) -> Any:
+    """An argparse type taking a code (``metrology``) or its Chinese name (``计量``) → the code."""
+    codes = {**{code: code for code in names}, **{zh: code for code, zh in names.items()}}
+
+    def convert(text: str) -> str:
+        code = codes.get(text.strip()) or codes.get(text.strip().lower())
+        if code is None:
+            raise argparse.ArgumentTypeError(f"没有“{text}”，可选：{'、'.join(names.values())}")
+        return code
+
+    convert.__name__ = what  # argparse names the argument's type in its error message
+    return convert
+
+
+def _text_argument(parser: Any, name: str, helptext: str) -> None:
+    """The free text of ``resolve`` (summary) and ``reopen`` (reason), given the same two ways:
+    positional (``resolve QI-… 已完成检定``) or as an option (``--summary …``, ``--reason …``)."""
+    parser.add_argument(name, nargs="*", help=helptext)
+    parser.add_argument(f"--{name}", dest=f"{name}_option", metavar=name.upper(),
+                        help=f"{helptext} (same as positional)")
+
+
+def text_of(args: argparse.Namespace, name: str) -> str:
+    """The positional words or the option of :func:`_text_argument`; exactly one is required."""
+    words, option = getattr(args, name, None) or [], getattr(args, f"{name}_option", None)
+    if words and option:
+        raise SystemExit(f"qibot: give the {name} once, either positional or --{name}, not both")
+    text = " ".join(words) if words else (option or "")
+    if not text.strip():
+        raise SystemExit(f"qibot: the {name} is required (qibot case {args.case_command} NUMBER {name.upper()}…)")
+    return text
+
+
 def add_parsers(sub: Any) -> None:
     case = sub.add_parser("case", help="cases: list (ledger), show, accept, reply, transfer, resolve, reopen, ...")
-    case_sub = case.add_subparsers(dest="case_command", required=True)
+    case_sub = case.add_subparsers(dest="case_command", required=True, parser_class=_WordsParser)
     listing = case_sub.add_parser("list", help="the work ledger, filterable")
-    listing.add_argument("--status", choices=list(STATUS_ZH))
-    listing.add_argument("--domain")
+    listing.add_argument("--status", type=_by_name(STATUS_ZH, "status"),
+                         help="、".join(f"{zh}（{code}）" for code, zh in STATUS_ZH.items()))
+    listing.add_argument("--domain", type=_by_name(DOMAIN_NAMES_ZH, "domain"),
+                         help="、".join(f"{zh}（{code}）" for code, zh in DOMAIN_NAMES_ZH.items()))
     listing.add_argument("--district")
     listing.add_argument("--commissioner", help="handle of the owner (or assignee)")
     listing.add_argument("--since", help="YYYY-MM-DD")
@@ -31,7 +84,7 @@ def add_parsers(sub: Any) -> None:
         if name == "show":
             p.add_argument("--full", action="store_true", help="show contact details unmasked")
         if name == "export":
-            p.add_argument("--out")
+            p.add_argument("--out", help="the file to write (default: <data dir>/exports/NUMBER.json)")
     reply = case_sub.add_parser("reply", help="message the enterprise in its own channel")
     reply.add_argument("number")
     reply.add_argument("text", nargs="+")
@@ -43,13 +96,13 @@ def add_parsers(sub: Any) -> None:
     transfer.add_argument("--as", dest="actor")
     resolve = case_sub.add_parser("resolve", help="mark done; the enterprise is asked for a rating")
     resolve.add_argument("number")
-    resolve.add_argument("summary", nargs="+")
+    _text_argument(resolve, "summary", "what was done")
     resolve.add_argument("--as", dest="actor")
     resolve.add_argument("--institution", type=int, help="id of the institution that served")
     resolve.add_argument("--expert", type=int, help="id of the expert that served")
     reopen = case_sub.add_parser("reopen", help="reopen a resolved or closed case")
     reopen.add_argument("number")
-    reopen.add_argument("--reason", required=True)
+    _text_argument(reopen, "reason", "why the case is reopened")
     reopen.add_argument("--as", dest="actor")
     case.set_defaults(handler="cmd_case")
 
