@@ -187,7 +187,7 @@ def cmd_commissioner(args: argparse.Namespace, settings: Settings) -> int:
             for p in people:
                 score = f"{p.satisfaction_sum / p.satisfaction_count:.2f}" if p.satisfaction_count else "-"
                 print(f"{p.handle:<10}{p.name:<14}{'在岗' if p.on_duty else '离岗':<4} "
-                      f"{'主管 ' if p.is_supervisor else ''}领域:{','.join(p.domains or [])} "
+                      f"{'主管 ' if p.is_supervisor else ''}领域:{'、'.join(map(cases.domain_name, p.domains or []))} "
                       f"在办:{load.get(p.id, 0)} 满意度:{score}")
             return 0
         person = await matching.find_commissioner(session, args.handle)

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bot.services.case_states import STATUS_ZH
+from bot.services.case_states import COMPLAINT_STATUS_ZH, STATUS_ZH
 from intents.labels import DOMAIN_NAMES_ZH
 
 STAFF_COMMANDS = ("case", "complaint", "commissioner", "demo", "jobs", "enterprise", "limits")
@@ -109,7 +109,8 @@ def add_parsers(sub: Any) -> None:
     complaint = sub.add_parser("complaint", help="complaints: list, reply")
     complaint_sub = complaint.add_subparsers(dest="complaint_command", required=True)
     clist = complaint_sub.add_parser("list")
-    clist.add_argument("--status", choices=["open", "replied", "closed"])
+    clist.add_argument("--status", type=_by_name(COMPLAINT_STATUS_ZH, "status"),
+                       help="、".join(f"{zh}（{code}）" for code, zh in COMPLAINT_STATUS_ZH.items()))
     creply = complaint_sub.add_parser("reply")
     creply.add_argument("number")
     creply.add_argument("text", nargs="+")

@@ -1,4 +1,4 @@
-"""The case vocabulary (states, service modes) without the weight of the service layer, so the
+"""The case vocabulary (states, service modes, complaint states) without the weight of the service layer, so the
 command line can offer it before importing the database stack."""
 
 from __future__ import annotations
@@ -12,3 +12,4 @@ STATUS_ZH = {
 }
 OPEN_STATUSES = ("new", "accepted")
 MODE_ZH = {"online": "线上服务", "onsite": "上门服务"}
+COMPLAINT_STATUS_ZH = {"open": "处理中", "replied": "已答复", "closed": "已办结"}

@@ -10,13 +10,14 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import outbox
+from bot.services.case_states import COMPLAINT_STATUS_ZH
 from bot.services.cases import CaseError
 from bot.services.numbering import COMPLAINT_SERIES, next_number
 from bot.storage.models import ChannelIdentity, Complaint, Enterprise, ServiceCase
 from bot.texts import notifications
 
 MANAGEMENT = "management"  # the console inbox of the management institution
-STATUS_ZH = {"open": "处理中", "replied": "已答复", "closed": "已办结"}
+STATUS_ZH = COMPLAINT_STATUS_ZH
 
 
 def status_name(status: str) -> str:

@@ -17,6 +17,7 @@ from bot.runtime import Runtime
 from bot.services import archive, cases
 from bot.storage.db import transaction
 from bot.storage.models import Enterprise
+from tests.conftest import Chat
 from tests.flow.conftest import Clock
 
 QIBOT = Path(sys.executable).with_name("qibot")
@@ -114,3 +115,17 @@ def test_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
     err = process.stderr.read()
     assert process.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
+
+
+async def test_complaint_status_and_commissioner_domains_in_chinese(
+    flow_runtime: Runtime, settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await Chat(flow_runtime, user="shop").say("我要投诉，专员答应的事一直没有办")
+    out, _ = await cli(settings, capsys, monkeypatch, "complaint", "list", "--status", "处理中")
+    assert "TS-2026-000001" in out and "处理中" in out
+    out, _ = await cli(settings, capsys, monkeypatch, "complaint", "list", "--status", "已答复")
+    assert "TS-2026-000001" not in out
+    out, _ = await cli(settings, capsys, monkeypatch, "complaint", "list", "--status", "open")
+    assert "TS-2026-000001" in out
+    people, _ = await cli(settings, capsys, monkeypatch, "commissioner", "list")
+    assert "计量" in people and "metrology" not in people
