@@ -148,15 +148,24 @@ def test_training_is_deterministic(data: tuple[list, object]) -> None:
     assert [a.parse(t) for t in probe] == [b.parse(t) for t in probe]
 
 
+@pytest.fixture
+def no_shipped_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """These tests are about the signed training cache: without the shipped model a fresh
+    directory trains (n-grams only, to stay fast)."""
+    import intents.classifier as classifier
+
+    monkeypatch.setattr(classifier, "SHIPPED_MODEL", tmp_path / "no-shipped-model.npz")
+
+
 def _npz(cache: Path) -> Path:
     (path,) = [p for p in cache.glob("nlu-*.npz")]
     return path
 
 
-def test_cache_round_trip(tmp_path: Path) -> None:
-    first = Nlu.load(tmp_path)
+def test_cache_round_trip(tmp_path: Path, no_shipped_model: None) -> None:
+    first = Nlu.load(tmp_path, embeddings=False)
     assert first.source == "trained"
-    second = Nlu.load(tmp_path)
+    second = Nlu.load(tmp_path, embeddings=False)
     assert second.source == "cache" and second.fingerprint == first.fingerprint
     probe = [e.text for e in load_heldout()[::7]]
     assert [first.parse(t) for t in probe] == [second.parse(t) for t in probe]
@@ -164,26 +173,26 @@ def test_cache_round_trip(tmp_path: Path) -> None:
     assert key.stat().st_mode & 0o077 == 0
 
 
-def test_tampered_cache_is_rejected_and_rebuilt(tmp_path: Path) -> None:
-    Nlu.load(tmp_path)
+def test_tampered_cache_is_rejected_and_rebuilt(tmp_path: Path, no_shipped_model: None) -> None:
+    Nlu.load(tmp_path, embeddings=False)
     path = _npz(tmp_path)
     blob = bytearray(path.read_bytes())
     blob[-100] ^= 0xFF
     path.write_bytes(bytes(blob))
-    again = Nlu.load(tmp_path)
+    again = Nlu.load(tmp_path, embeddings=False)
     assert again.source == "trained"
-    assert Nlu.load(tmp_path).source == "cache"  # the rebuilt file is signed and trusted
+    assert Nlu.load(tmp_path, embeddings=False).source == "cache"  # the rebuilt file is signed and trusted
 
 
-def test_foreign_cache_file_is_not_trusted(tmp_path: Path) -> None:
+def test_foreign_cache_file_is_not_trusted(tmp_path: Path, no_shipped_model: None) -> None:
     """A valid file signed with another directory's key (e.g. copied in) is not loaded."""
     other = tmp_path / "other"
-    Nlu.load(other)
+    Nlu.load(other, embeddings=False)
     mine = tmp_path / "mine"
-    Nlu.load(mine)
+    Nlu.load(mine, embeddings=False)
     _npz(mine).write_bytes(_npz(other).read_bytes())
     (mine / "cache.key").write_bytes(b"k" * 32)
-    assert Nlu.load(mine).source == "trained"
+    assert Nlu.load(mine, embeddings=False).source == "trained"
 
 
 class FakeEmbedder:
@@ -231,10 +240,10 @@ def test_embedding_failure_falls_back(data: tuple[list, object]) -> None:
     assert result.domain == "metrology" and not result.used_embeddings
 
 
-def test_unwritable_cache_dir_still_loads(tmp_path: Path) -> None:
+def test_unwritable_cache_dir_still_loads(tmp_path: Path, no_shipped_model: None) -> None:
     blocked = tmp_path / "file-not-dir"
     blocked.write_text("x")
-    nlu = Nlu.load(blocked / "cache")
+    nlu = Nlu.load(blocked / "cache", embeddings=False)
     assert nlu.source == "trained" and nlu.parse("转人工").act == "handoff"
 
 
