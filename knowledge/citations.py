@@ -25,12 +25,12 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import yaml
 
 from knowledge.codes import find_codes
-from knowledge.entries import Entry
+from knowledge.entries import Entry, TextDateLoader
 from knowledge.problems import Problem, Severity
 
 CITATIONS_FILE = Path(__file__).parent / "data" / "citations.yaml"
@@ -148,20 +148,6 @@ def find_editions(text: str) -> list[Edition]:
 _FIELDS = (
     "identifier", "title", "current", "published", "in_force", "replaced", "expected", "note", "source", "uncertain"
 )
-if TYPE_CHECKING:  # CSafeLoader (libyaml) has SafeLoader's interface, which is all used here
-    _BaseLoader = yaml.SafeLoader
-else:
-    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_BaseLoader):
-    """Dates stay strings, so a bad one is reported on its record instead of failing the file."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +297,7 @@ def read_citations(path: Path | str | None = None) -> tuple[Citations, list[Prob
     source = Path(path) if path is not None else CITATIONS_FILE
     name = source.name
     try:
-        data = yaml.load(source.read_text(encoding="utf-8"), Loader=_Loader)
+        data = yaml.load(source.read_text(encoding="utf-8"), Loader=TextDateLoader)
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         return Citations((), name), [Problem(name, None, "error", f"cannot read YAML: {exc}".replace("\n", " "))]
     if not isinstance(data, list):

@@ -35,12 +35,12 @@ else:
     _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BaseLoader):
-    """Safe loader that leaves dates as strings, so a bad date is reported on its entry
-    instead of failing the whole file."""
+class TextDateLoader(_BaseLoader):
+    """Safe loader that leaves dates as strings, so a bad date is reported on its entry (or
+    citation record) instead of failing the whole file."""
 
 
-_Loader.yaml_implicit_resolvers = {
+TextDateLoader.yaml_implicit_resolvers = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for key, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
@@ -182,7 +182,7 @@ def read_file(path: Path, today: dt.date | None = None) -> tuple[list[Entry], li
     """All valid entries of one file and the problems found in it."""
     name = path.name
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=TextDateLoader)
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         return [], [Problem(name, None, "error", f"cannot read YAML: {exc}".replace("\n", " "))]
     if data is None:
