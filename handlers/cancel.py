@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from bot.services import cases
 from handlers.base import Match, Outcome, TurnContext
-from handlers.words import bare
+from handlers.words import bare, words
 from intents.extract import find_case_numbers
 
 CONFIRM_FLOW = "cancel_confirm"
-YES = frozenset({"确认", "确定", "是", "是的", "对", "撤回", "确认撤回", "好", "好的", "yes", "ok"})
+YES = words("cancel_yes")
 
 
 class CancelHandler:

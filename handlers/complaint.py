@@ -22,13 +22,13 @@ import yaml
 from bot.services import cases, complaints, enterprises
 from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
-from handlers.words import bare
+from handlers.words import bare, words
 from intents.extract import find_case_numbers
 from intents.normalize import normalize
 
 TEXT_FLOW = "complaint_text"
 CONFIRM_FLOW = "complaint_confirm"
-_BARE_REQUEST = ("我要投诉", "投诉", "我想投诉", "要投诉", "我要举报", "投诉一下")
+_BARE_REQUEST = words("complaint_bare")
 DATA_FILE = Path(__file__).parent / "data" / "complaints.yaml"
 # A complaint number as users type it (case-folded canonical text): TS-2026-000001, ts 2026 000001.
 _COMPLAINT_NUMBER = re.compile(r"(?<![a-z0-9])ts[\s\-_‐‑‒–—―−.·/]*(\d{4})[\s\-_‐‑‒–—―−.·/]*(\d{6})(?!\d)")

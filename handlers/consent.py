@@ -22,15 +22,15 @@ from bot.messages import Reply
 from bot.services import consent, enterprises
 from bot.services.limits import ANONYMOUS_CHANNELS
 from handlers.base import Match, Outcome, TurnContext
-from handlers.words import bare
+from handlers.words import bare, words
 from intents.extract import find_mobiles
 
 GATE_FLOW = "contact_gate"
 NOTICE_SHOWN = "privacy_notice_shown"  # in a flow's state: the notice went out with a question
 PERSONAL_FIELDS = ("credit_code", "contact_name", "mobile")
 FIELD_NAMES_ZH = {"credit_code": "统一社会信用代码", "contact_name": "联系人姓名", "mobile": "手机号码"}
-DECLINE = frozenset({"不同意", "我不同意", "拒绝", "不同意告知", "不同意提供", "不愿意", "不想提供", "不提供"})
-_CANCEL = frozenset({"取消", "算了", "不用了", "不要了", "退出", "不留了", "不留"})
+DECLINE = words("consent_decline")
+_CANCEL = words("consent_cancel")
 
 
 def declined(ctx: TurnContext) -> bool:

@@ -18,12 +18,12 @@ from bot.services import cases, enterprises, live
 from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.knowledge import LAST_DOMAIN
-from handlers.words import bare
+from handlers.words import bare, words
 
-END_WORDS = frozenset({"结束人工", "退出人工", "结束人工服务", "不用人工了", "结束对话", "返回机器人"})
+END_WORDS = words("live_end")
 TOPIC_FLOW = "handoff_topic"
 DATA_FILE = Path(__file__).parent / "data" / "handoff.yaml"
-_CANCEL = frozenset({"取消", "算了", "不用了", "不转了", "不用人工了", "不要了", "退出", "cancel"})
+_CANCEL = words("handoff_cancel")
 # Clear requests of their own, typed where the topic was asked: handled as that, no handoff.
 _NOT_A_TOPIC: tuple[signals.Request, ...] = ("demand", "progress", "complaint", "menu")
 

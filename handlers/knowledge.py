@@ -15,7 +15,7 @@ from bot.messages import Reply
 from bot.services.knowledge import log_gap
 from handlers.base import Match, Outcome, TurnContext
 from handlers.texts import Texts
-from handlers.words import bare
+from handlers.words import bare, words
 from intents.classifier import NluResult
 from intents.labels import DOMAIN_NAMES_ZH, OUT_OF_SCOPE
 from knowledge.entries import Entry
@@ -25,8 +25,8 @@ SUGGEST_FLOW = "kb_suggest"
 CLARIFY_FLOW = "kb_clarify"
 LAST_ENTRY = "kb_last_entry"
 LAST_DOMAIN = "last_domain"  # read by the intake handler
-_DETAIL_WORDS = frozenset({"详情", "详细", "更多", "详细说明", "detail", "details", "more"})
-_YES = frozenset({"是", "是的", "对", "对的", "嗯", "好", "好的", "要", "yes", "y", "ok", "是这个"})
+_DETAIL_WORDS = words("knowledge_detail")
+_YES = words("knowledge_yes")
 _CHOICE = re.compile(r"^\s*(?:第\s*)?([1-9])\s*(?:个|条|项)?\s*[.。!！]?\s*$")
 
 
