@@ -1,10 +1,13 @@
-"""Start-up time and memory of `qibot serve` on the embedded default (SQLite, bundled KB).
+"""Start-up time and memory of `qibot serve` and `qibot ask` on the embedded default (SQLite,
+bundled knowledge base), whole process, as a user starts them.
 
-Runs the real command in a fresh data directory: the first start builds the NLU cache and the
-database; later starts reuse them. Reports time until /readyz answers 200, and the resident
-memory of the server process once ready. Loopback only; bounded in time.
+Each run uses a fresh data directory (the first start a new installation sees), then a second
+start on the same directory. The baseline, measured in the same run, is the same code without
+the NLU model shipped in the package (``intents/data/model.npz``): a copy of ``intents/`` without
+that file goes first on PYTHONPATH, so the process trains the NLU at start as it did before the
+model was shipped. Loopback only; bounded in time.
 
-    .venv/bin/python bench/startup.py [--runs 3]
+    .venv/bin/python bench/startup.py [--runs 3] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -19,35 +22,46 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
+ROOT = Path(__file__).resolve().parents[1]
 QIBOT = Path(sys.executable).with_name("qibot")
+QUESTION = "电子秤要定期送检吗"
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
-def start_once(data_dir: Path, timeout: float = 60.0) -> tuple[float, float]:
-    port = free_port()
+def environment(data_dir: Path, extra_path: Path | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QIBOT_")}
-    env.update({"QIBOT_DATA_DIR": str(data_dir), "QIBOT_PORT": str(port), "QIBOT_LOG_LEVEL": "WARNING"})
+    env.update({"QIBOT_DATA_DIR": str(data_dir), "QIBOT_LOG_LEVEL": "WARNING"})
+    if extra_path is not None:
+        env["PYTHONPATH"] = str(extra_path)
+    return env
+
+
+def serve_once(data_dir: Path, extra_path: Path | None, timeout: float = 120.0) -> tuple[float, float]:
+    """Seconds until /readyz answers 200, and the server's resident memory then (MiB)."""
+    port = free_port()
+    env = environment(data_dir, extra_path) | {"QIBOT_PORT": str(port)}
     started = time.perf_counter()
     process = subprocess.Popen([str(QIBOT), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         while time.perf_counter() - started < timeout:
             if process.poll() is not None:
-                raise RuntimeError(f"qibot serve exited: {process.stderr.read().decode()[-2000:]}")
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"qibot serve exited: {stderr[-2000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
                     if response.status == 200:
                         elapsed = time.perf_counter() - started
-                        rss = psutil.Process(process.pid).memory_info().rss / 2**20
-                        return elapsed, rss
+                        return elapsed, psutil.Process(process.pid).memory_info().rss / 2**20
             except OSError:
                 time.sleep(0.05)
         raise TimeoutError("qibot serve did not become ready")
@@ -56,23 +70,72 @@ def start_once(data_dir: Path, timeout: float = 60.0) -> tuple[float, float]:
         process.wait(timeout=10)
 
 
+def ask_once(data_dir: Path, extra_path: Path | None) -> tuple[float, float]:
+    """Seconds for `qibot ask QUESTION` from exec to exit (it must answer)."""
+    started = time.perf_counter()
+    done = subprocess.run([str(QIBOT), "ask", QUESTION], env=environment(data_dir, extra_path),
+                          capture_output=True, text=True, timeout=180, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"qibot ask failed ({done.returncode}): {done.stderr[-2000:]}")
+    return elapsed, 0.0
+
+
+def without_shipped_model() -> Path:
+    """A PYTHONPATH entry holding a copy of intents/ without the shipped model."""
+    folder = Path(tempfile.mkdtemp(prefix="qibot-noshipped-"))
+    shutil.copytree(ROOT / "intents", folder / "intents", ignore=shutil.ignore_patterns("__pycache__", "model.npz"))
+    return folder
+
+
+def measure(start: Callable[[Path, Path | None], tuple[float, float]], runs: int,
+            extra_path: Path | None) -> tuple[list[float], list[float], float]:
+    """(first starts on fresh data dirs, second starts, median RSS of the first starts)."""
+    first, second, rss = [], [], []
+    for _ in range(runs):
+        data_dir = Path(tempfile.mkdtemp(prefix="qibot-startup-"))
+        try:
+            seconds, memory = start(data_dir, extra_path)
+            first.append(seconds)
+            rss.append(memory)
+            second.append(start(data_dir, extra_path)[0])
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return first, second, statistics.median(rss)
+
+
+def line(label: str, values: list[float]) -> str:
+    return f"  {label:<44} median {statistics.median(values):6.2f} s  (min {min(values):.2f}, max {max(values):.2f})"
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the run without the shipped model")
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="qibot-startup-"))
+    baseline_path = None if args.no_baseline else without_shipped_model()
     try:
-        cold_time, cold_rss = start_once(data_dir)
-        warm = [start_once(data_dir) for _ in range(args.runs)]
+        results = {}
+        for name, start in (("serve", serve_once), ("ask", ask_once)):
+            results[name] = measure(start, args.runs, None)
+            if baseline_path is not None:
+                results[name + "-baseline"] = measure(start, args.runs, baseline_path)
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
-    print("qibot serve start-up (until /readyz = 200), SQLite default, bundled knowledge base")
-    print(f"  first start (empty data dir: migrations + NLU training + cache): {cold_time:.2f} s, "
-          f"RSS {cold_rss:.0f} MiB")
-    times = [t for t, _ in warm]
-    rss = [m for _, m in warm]
-    print(f"  later starts ({args.runs} runs): median {statistics.median(times):.2f} s "
-          f"(min {min(times):.2f}, max {max(times):.2f}), RSS median {statistics.median(rss):.0f} MiB")
+        if baseline_path is not None:
+            shutil.rmtree(baseline_path, ignore_errors=True)
+    print(f"whole-process start-up, SQLite default, bundled knowledge base, {args.runs} runs each "
+          f"({os.cpu_count()} CPUs)")
+    for name, what in (("serve", "qibot serve until /readyz = 200"), ("ask", f"qibot ask {QUESTION!r}")):
+        first, second, rss = results[name]
+        print(f"{what}:")
+        print(line("fresh data dir (shipped model)", first) + (f", RSS {rss:.0f} MiB" if rss else ""))
+        print(line("second start, same data dir", second))
+        if name + "-baseline" in results:
+            base_first, base_second, _ = results[name + "-baseline"]
+            print(line("fresh data dir, NLU trained at start", base_first))
+            print(line("second start, same data dir (its cache)", base_second))
+            ratio = statistics.median(base_first) / statistics.median(first)
+            print(f"  fresh data dir: {ratio:.1f}x faster with the shipped model")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ machine has one (tests that need it skip with the reason otherwise)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,13 +12,12 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, load_settings
-from bot.messages import InboundMessage
 from bot.runtime import Runtime
 from bot.services.knowledge import KnowledgeService
 from intents.classifier import Nlu
-
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-REQUIRE_SERVICES = os.environ.get("TEST_REQUIRE_SERVICES") == "1"
+from tests.helpers.chat import Chat
+from tests.helpers.clock import Clock
+from tests.helpers.services import POSTGRES_ADMIN_URL, skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -44,33 +42,15 @@ async def runtime(settings: Settings, nlu: Nlu, knowledge: KnowledgeService) -> 
     await rt.close()
 
 
-class Chat:
-    """A conversation as a test reads it: ``await chat.say("你好")`` returns the bot's replies."""
-
-    def __init__(self, runtime: Runtime, user: str = "tester", channel: str = "cli") -> None:
-        self.runtime = runtime
-        self.user = user
-        self.channel = channel
-
-    async def say(self, text: str, message_id: str | None = None) -> list[str]:
-        result = await self.runtime.dialogue.handle(
-            InboundMessage(channel=self.channel, user_id=self.user, text=text, message_id=message_id)
-        )
-        return [reply.text for reply in result.replies]
-
-    def as_user(self, user: str) -> Chat:
-        return Chat(self.runtime, user, self.channel)
+@pytest.fixture
+def clock() -> Clock:
+    """The fixed clock: a Wednesday, 10:00 in Xiamen, moved forward only by the test."""
+    return Clock()
 
 
 @pytest.fixture
 def chat(runtime: Runtime) -> Chat:
     return Chat(runtime)
-
-
-def _skip_or_fail(reason: str) -> None:
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (TEST_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -79,7 +59,7 @@ def postgres_url() -> Iterator[str]:
     try:
         import asyncpg
     except ImportError:  # pragma: no cover - asyncpg is a dependency
-        _skip_or_fail("asyncpg not installed")
+        skip_or_fail("asyncpg not installed")
     admin = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
     name = f"qibot_test_{uuid.uuid4().hex[:12]}"
 
@@ -93,7 +73,7 @@ def postgres_url() -> Iterator[str]:
     try:
         asyncio.run(run(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        _skip_or_fail(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({type(exc).__name__}); "
+        skip_or_fail(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({type(exc).__name__}); "
                       "start it or set TEST_POSTGRES_URL")
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
     yield f"{base}/{name}"

@@ -33,7 +33,8 @@ from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Commissioner
 from intents.classifier import Nlu
-from tests.flow.conftest import Clock
+from tests.helpers.clock import Clock
+from tests.helpers.services import skip_or_fail
 
 CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -156,10 +157,7 @@ class Visit:
 @pytest.fixture
 async def visit(site: Site, screen: str, shots: Path) -> AsyncIterator[Visit]:
     if not shutil.which(CHROMIUM):
-        reason = f"Chromium not found at {CHROMIUM}"
-        if os.environ.get("TEST_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(f"Chromium not found at {CHROMIUM}")
     playwright_api = pytest.importorskip("playwright.async_api")
     async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)

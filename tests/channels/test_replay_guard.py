@@ -16,8 +16,7 @@ from bot.channels.replay import ReplayGuard, Seen
 from bot.storage import db
 from bot.storage.guards import SeenNonce
 from bot.storage.types import utcnow
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.helpers.services import REDIS_URL, require_redis
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -35,17 +34,6 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
     yield db.session_factory(engine)
     await engine.dispose()
 
-
-async def _redis_or_skip() -> None:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
-    try:
-        await client.ping()
-    except Exception as exc:
-        pytest.skip(f"Redis not reachable at {REDIS_URL} ({type(exc).__name__})")
-    finally:
-        await client.aclose()
 
 
 async def _exercise(guard: ReplayGuard) -> None:
@@ -77,7 +65,7 @@ async def test_two_workers_racing_on_one_nonce_admit_one_body(sessions: async_se
 
 
 async def test_redis_guard(sessions: async_sessionmaker[AsyncSession]) -> None:
-    await _redis_or_skip()
+    await require_redis()
     guard = ReplayGuard(sessions, window=300, redis_url=REDIS_URL, redis_prefix=f"qibot-test-{uuid.uuid4().hex[:8]}")
     try:
         assert guard.backend == "redis"

@@ -1,9 +1,8 @@
-"""Fixtures for the service flow: a runtime with the demo resource library and a movable clock."""
+"""Fixtures for the service flow: a runtime on the test's clock with the demo resource library."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,32 +12,8 @@ from bot.services.demo import load_demo
 from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from intents.classifier import Nlu
-
-# A Wednesday, 10:00 in Xiamen: inside working hours, so commissioners are "on".
-START = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-async def start_runtime(settings: Settings, nlu: Nlu, knowledge: KnowledgeService, clock: Clock) -> Runtime:
-    runtime = await Runtime.start(settings, nlu=nlu, knowledge=knowledge)
-    runtime.dialogue.clock = clock
-    runtime.dispatcher.clock = clock
-    return runtime
+from tests.helpers.clock import Clock
+from tests.helpers.runtime import start_runtime
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from bot.runtime import Runtime
 from bot.services import archive, cases, ratings
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner
-from tests.flow.conftest import Clock
-from tests.flow.test_assignment import new_case
+from tests.helpers.cases import new_case
+from tests.helpers.clock import Clock
 
 
 async def closed_case(runtime: Runtime, clock: Clock) -> str:

@@ -4,7 +4,7 @@ under concurrency on a real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -15,18 +15,12 @@ from bot.services.numbering import CASE_SERIES, next_number
 from bot.storage import db
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner, Enterprise, Expert, Institution
+from tests.helpers.cases import new_case
+from tests.helpers.clock import START
 
-NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+NOW = START
 
 
-async def new_case(runtime: Runtime, domain: str, district: str | None, at: datetime = NOW) -> cases.ServiceCase:
-    async with transaction(runtime.sessions) as session:
-        enterprise = Enterprise(name="厦门示例有限公司", district=district)
-        session.add(enterprise)
-        await session.flush()
-        case = await cases.open_case(session, enterprise=enterprise, identity=None, domain=domain,
-                                     description="测试需求", mode="online", district=district, now=at)
-        return await cases.require_case(session, case.number)
 
 
 async def test_skill_first_then_district_then_load_then_longest_idle(flow_runtime: Runtime) -> None:

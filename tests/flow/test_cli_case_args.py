@@ -17,8 +17,8 @@ from bot.runtime import Runtime
 from bot.services import archive, cases
 from bot.storage.db import transaction
 from bot.storage.models import Enterprise
-from tests.conftest import Chat
-from tests.flow.conftest import Clock
+from tests.helpers.chat import Chat
+from tests.helpers.clock import Clock
 
 QIBOT = Path(sys.executable).with_name("qibot")
 

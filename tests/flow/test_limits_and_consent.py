@@ -18,8 +18,9 @@ from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Complaint, Enterprise, LiveSession, PrivacyConsent, ServiceCase
 from intents.classifier import Nlu
-from tests.conftest import Chat
-from tests.flow.conftest import Clock, start_runtime
+from tests.helpers.chat import Chat
+from tests.helpers.clock import Clock
+from tests.helpers.runtime import start_runtime
 
 INTAKE = ["我要办理 电子秤需要检定", "厦门示例超市有限公司", "91110000802100433B", "林店长", "13812345678", "湖里",
           "2", "确认"]

@@ -7,8 +7,8 @@ from bot.runtime import Runtime
 from bot.services import archive, cases, ratings
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner
-from tests.conftest import Chat
-from tests.flow.conftest import Clock
+from tests.helpers.chat import Chat
+from tests.helpers.clock import Clock
 
 INTAKE = ["我要办理 电子秤需要检定", "厦门示例超市有限公司", "91110000802100433B", "林店长", "13812345678", "湖里",
           "2", "确认"]

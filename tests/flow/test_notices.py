@@ -8,7 +8,7 @@ import pytest
 from bot.services import notices
 from bot.services.notices import parse_service_types, service_types
 from intents.labels import DOMAINS
-from tests.conftest import Chat
+from tests.helpers.chat import Chat
 
 PREPACKAGED = "定量包装商品"
 

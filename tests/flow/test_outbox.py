@@ -13,7 +13,7 @@ from bot.runtime import Runtime
 from bot.services import outbox
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Outbox
-from tests.flow.conftest import Clock
+from tests.helpers.clock import Clock
 
 
 class FlakyNotifier:

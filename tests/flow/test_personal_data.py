@@ -26,9 +26,9 @@ from bot.storage.models import (
     PrivacyRequest,
     ServiceCase,
 )
-from tests.conftest import Chat
-from tests.flow.conftest import Clock
-from tests.spine.test_cli import run
+from tests.helpers.chat import Chat
+from tests.helpers.cli import run
+from tests.helpers.clock import Clock
 
 MOBILE, CODE = "13812345678", "91110000802100433B"
 

@@ -46,7 +46,8 @@ from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, ConversationState, Outbox
 from intents.classifier import Nlu, NluResult
-from tests.flow.conftest import Clock, start_runtime
+from tests.helpers.clock import Clock
+from tests.helpers.runtime import start_runtime
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))
 

@@ -14,8 +14,8 @@ from bot.cli import main
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.storage.models import Outbox
-from tests.conftest import Chat
-from tests.flow.conftest import Clock
+from tests.helpers.chat import Chat
+from tests.helpers.clock import Clock
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from bot.services import cases
 from bot.services.enterprises import enterprise_for
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Commissioner
-from tests.flow.conftest import Clock
+from tests.helpers.clock import Clock
 
 
 async def open_case_for_visitor(client: TestClient, runtime: Runtime, clock: Clock) -> str:

@@ -12,7 +12,7 @@ from bot.storage.models import ConversationState, MessageLog
 from handlers.base import Match, Outcome, TurnContext
 from handlers.registry import HandlerRegistry, default_handlers
 from intents.classifier import Nlu
-from tests.conftest import Chat
+from tests.helpers.chat import Chat
 
 
 async def count_messages(runtime: Runtime, direction: str | None = None) -> int:

@@ -11,7 +11,7 @@ from bot.runtime import Runtime
 from bot.services.limits import Limiter
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, ConversationState, LimitRefusal
-from tests.conftest import Chat
+from tests.helpers.chat import Chat
 
 FIXED = datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)
 

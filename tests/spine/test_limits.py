@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,8 +28,8 @@ from bot.services.limits import Limiter, Refusal, Ticket, address_key, client_ad
 from bot.storage.db import transaction
 from bot.storage.models import Complaint, LimitRefusal, Outbox, ServiceCase
 from intents.classifier import Nlu
-from tests.conftest import _skip_or_fail
-from tests.spine.test_cli import run
+from tests.helpers.cli import run
+from tests.helpers.services import REDIS_URL, require_redis
 
 Client = Callable[..., Awaitable[TestClient]]
 LIMIT_TEXT = "您发送得有点快"
@@ -307,20 +306,13 @@ async def test_websockets_per_address_and_per_session(runtime: Runtime, make_cli
 
 # --- Redis: limits shared by two app instances ------------------------------------------------------
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
 @pytest.fixture
 async def redis_settings(settings: Settings) -> AsyncIterator[Settings]:
     """Settings pointing at the machine's Redis with a prefix of this test's own."""
     from redis.asyncio import Redis
 
+    await require_redis()
     client = Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        await client.ping()
-    except Exception as exc:
-        await client.aclose()
-        _skip_or_fail(f"Redis not reachable at {REDIS_URL} ({type(exc).__name__}); start it or set TEST_REDIS_URL")
     prefix = f"qibot-test-{uuid.uuid4().hex[:10]}"
     yield dataclasses.replace(settings, redis_url=REDIS_URL, redis_prefix=prefix)
     keys = [key async for key in client.scan_iter(f"{prefix}*")]

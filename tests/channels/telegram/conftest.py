@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from fakes.telegram_server import FakeTelegram
-from telegram_helpers import PUBLIC_URL, SECRET, TOKEN, Clock, TelegramUser
 
 from bot.app import create_app
 from bot.config import Settings, load_settings
 from bot.runtime import Runtime
+from tests.channels.telegram.telegram_helpers import PUBLIC_URL, SECRET, TOKEN, TelegramUser
+from tests.helpers.clock import OffsetClock
+from tests.helpers.fakes.telegram_server import FakeTelegram
 
 
 @pytest.fixture
@@ -46,8 +47,8 @@ def settings(tmp_path: Path, fake_server: TestServer, extra_env: dict[str, str])
 
 
 @pytest.fixture
-def clock(runtime: Runtime) -> Clock:
-    clock = Clock()
+def clock(runtime: Runtime) -> OffsetClock:
+    clock = OffsetClock()
     runtime.dispatcher.clock = clock
     return clock
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from fakes.telegram_server import FakeTelegram
 
 from bot.runtime import Runtime
 from bot.services import cases, identities
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner, Enterprise
-from tests.channels.staff_helpers import commissioner as commissioner  # re-exported for the tests
-from tests.channels.staff_helpers import load_case as load_case
+from tests.helpers.cases import commissioner as commissioner  # re-exported for the tests
+from tests.helpers.cases import load_case as load_case
+from tests.helpers.fakes.telegram_server import FakeTelegram
 
 TOKEN = "123456789:AAtest-token_for-the-fake-server0"
 SECRET = "webhook-secret_123"
@@ -27,20 +27,6 @@ MOBILE = "13812345678"
 CREDIT_CODE = "91350200MA31X5Y27Q"
 _update_ids = itertools.count(10_000)
 _message_ids = itertools.count(1)
-
-
-class Clock:
-    """Real time plus an offset the test moves forward: for the outbox dispatcher, whose
-    retries are scheduled in its own time while services stamp rows with real time."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, **delta: float) -> None:
-        self.offset += timedelta(**delta)
 
 
 @dataclass

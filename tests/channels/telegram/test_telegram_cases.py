@@ -6,9 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fakes.telegram_server import FakeTelegram
 from sqlalchemy import select
-from telegram_helpers import (
+
+from bot.runtime import Runtime
+from bot.services import cases
+from bot.storage.db import transaction
+from bot.storage.models import Commissioner, LiveSession, MessageLog, Outbox
+from tests.channels.telegram.telegram_helpers import (
     COMPANY,
     CREDIT_CODE,
     MOBILE,
@@ -19,11 +23,7 @@ from telegram_helpers import (
     load_case,
     new_case,
 )
-
-from bot.runtime import Runtime
-from bot.services import cases
-from bot.storage.db import transaction
-from bot.storage.models import Commissioner, LiveSession, MessageLog, Outbox
+from tests.helpers.fakes.telegram_server import FakeTelegram
 
 
 async def notified(runtime: Runtime, wang: TelegramUser) -> str:

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from fakes.telegram_server import FakeTelegram
 from sqlalchemy import select
-from telegram_helpers import COMPANY, MOBILE, Clock, TelegramUser, add_commissioner, new_case
 
 from bot.runtime import Runtime
 from bot.storage.db import transaction
 from bot.storage.models import Outbox
+from tests.channels.telegram.telegram_helpers import COMPANY, MOBILE, TelegramUser, add_commissioner, new_case
+from tests.helpers.clock import OffsetClock
+from tests.helpers.fakes.telegram_server import FakeTelegram
 
 # PTB 22 warns from inside its own RetryAfter constructor (retry_after will become a timedelta);
 # qibot never reads that attribute.
@@ -31,7 +32,7 @@ def delivered(fake: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
 
 
 async def test_a_429_is_retried_later_and_nothing_is_lost(
-    runtime: Runtime, wang: TelegramUser, fake: FakeTelegram, clock: Clock
+    runtime: Runtime, wang: TelegramUser, fake: FakeTelegram, clock: OffsetClock
 ) -> None:
     await add_commissioner(runtime, telegram_chat_id=wang.chat_id)
     fake.rate_limit("sendMessage", retry_after=3)
@@ -51,7 +52,7 @@ async def test_a_429_is_retried_later_and_nothing_is_lost(
 
 
 async def test_a_blocked_bot_is_retried_not_dropped(
-    runtime: Runtime, wang: TelegramUser, fake: FakeTelegram, clock: Clock
+    runtime: Runtime, wang: TelegramUser, fake: FakeTelegram, clock: OffsetClock
 ) -> None:
     await add_commissioner(runtime, telegram_chat_id=wang.chat_id)
     fake.block(wang.chat_id)

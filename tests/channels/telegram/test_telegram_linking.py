@@ -10,14 +10,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from aiohttp.test_utils import TestClient
-from fakes.telegram_server import FakeTelegram
 from sqlalchemy import select
-from telegram_helpers import TelegramUser, add_commissioner, commissioner
 
 from bot.runtime import Runtime
 from bot.services import linking
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner
+from tests.channels.telegram.telegram_helpers import TelegramUser, add_commissioner, commissioner
+from tests.helpers.fakes.telegram_server import FakeTelegram
 
 
 async def issue(runtime: Runtime, handle: str = "wang", *, at: datetime | None = None) -> str:

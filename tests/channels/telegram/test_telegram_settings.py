@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from telegram_helpers import SECRET, TOKEN
 
 from bot.config import ConfigError, load_settings
+from tests.channels.telegram.telegram_helpers import SECRET, TOKEN
 
 
 @pytest.mark.parametrize(

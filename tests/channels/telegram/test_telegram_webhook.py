@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from fakes.telegram_server import FakeTelegram
-from telegram_helpers import PUBLIC_URL, SECRET, TOKEN, TelegramUser
 
 from bot.app import create_app
 from bot.config import load_settings
 from bot.runtime import Runtime
+from tests.channels.telegram.telegram_helpers import PUBLIC_URL, SECRET, TOKEN, TelegramUser
+from tests.helpers.fakes.telegram_server import FakeTelegram
 
 
 async def test_a_wrong_or_missing_secret_is_refused_with_403(wang: TelegramUser) -> None:

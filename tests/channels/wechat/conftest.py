@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from fakes.wechat_server import FakeWeChat
-from wechat_helpers import AES_KEY, TOKEN, WeChatServers
 
 from bot.app import create_app
 from bot.config import Settings, load_settings
 from bot.runtime import Runtime
+from tests.channels.wechat.wechat_helpers import AES_KEY, TOKEN, WeChatServers
+from tests.helpers.fakes.wechat_server import FakeWeChat
 
 
 @pytest.fixture

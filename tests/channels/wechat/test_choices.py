@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fakes.wechat_server import FakeWeChat
 from sqlalchemy import select, update
-from wechat_helpers import WeChatServers, client_for, put_first, settle
 
 from bot.channels.wechat.render import MAX_TEXT_BYTES, format_replies, menu_link, split_text
 from bot.messages import Reply
@@ -19,6 +17,8 @@ from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity
 from bot.storage.types import utcnow
 from handlers.base import Match, Outcome, TurnContext
+from tests.channels.wechat.wechat_helpers import WeChatServers, client_for, put_first, settle
+from tests.helpers.fakes.wechat_server import FakeWeChat
 
 
 def test_a_numbered_line_becomes_the_link_and_other_choices_are_added() -> None:

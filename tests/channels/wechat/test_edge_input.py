@@ -4,7 +4,8 @@ before, a huge ``CreateTime`` overflowed the date conversion into an ``OverflowE
 from __future__ import annotations
 
 import pytest
-from wechat_helpers import ACCOUNT, WeChatServers, cdata
+
+from tests.channels.wechat.wechat_helpers import ACCOUNT, WeChatServers, cdata
 
 
 def _xml(openid: str, create_time: str, msg_id: str, content: str = "你好") -> str:

@@ -7,15 +7,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fakes.wechat_server import TOKEN, FakeWeChat
 from sqlalchemy import select, update
-from wechat_helpers import WeChatServers, client_for
 
 from bot.runtime import Runtime
 from bot.services import outbox
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, MessageLog, Outbox
 from bot.storage.types import utcnow
+from tests.channels.wechat.wechat_helpers import WeChatServers, client_for
+from tests.helpers.fakes.wechat_server import TOKEN, FakeWeChat
 
 
 async def test_a_voice_message_with_recognition_is_handled_as_its_text(wechat: WeChatServers, runtime: Runtime) -> None:

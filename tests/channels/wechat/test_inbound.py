@@ -11,9 +11,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from fakes.wechat_server import FakeWeChat
 from sqlalchemy import func, select
-from wechat_helpers import (
+from wechatpy.crypto import WeChatCrypto
+
+from bot.runtime import Runtime
+from bot.storage.db import transaction
+from bot.storage.models import ChannelIdentity, MessageLog, Outbox
+from tests.channels.wechat.wechat_helpers import (
     ACCOUNT,
     AES_KEY,
     TOKEN,
@@ -25,11 +29,7 @@ from wechat_helpers import (
     settle,
     signed,
 )
-from wechatpy.crypto import WeChatCrypto
-
-from bot.runtime import Runtime
-from bot.storage.db import transaction
-from bot.storage.models import ChannelIdentity, MessageLog, Outbox
+from tests.helpers.fakes.wechat_server import FakeWeChat
 
 
 async def inbound_count(runtime: Runtime, message_id: str) -> int:

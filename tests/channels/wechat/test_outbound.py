@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.wechat_server import CUSTOM_SEND, TOKEN, FakeWeChat
 from sqlalchemy import select, update
-from wechat_helpers import WeChatServers
 
 from bot.channels.wechat.admin import create_menu
 from bot.channels.wechat.api import WeChatApi, WeChatApiError
@@ -24,6 +22,8 @@ from bot.storage import db
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Outbox
 from bot.storage.types import utcnow
+from tests.channels.wechat.wechat_helpers import WeChatServers
+from tests.helpers.fakes.wechat_server import CUSTOM_SEND, TOKEN, FakeWeChat
 
 
 async def a_user(wechat: WeChatServers) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import xmltodict
-from wechat_helpers import message_xml
 
 from bot.channels.wechat.callback import media_id_of, to_callback
 from bot.channels.wechat.crypto import CallbackRejected
 from bot.channels.wechat.menu import default_menu
 from bot.channels.wechat.render import MAX_TEXT_BYTES, cdata, format_replies, split_text, text_reply
 from bot.messages import Reply
+from tests.channels.wechat.wechat_helpers import message_xml
 
 OPENID = "oUser0123456789abcdefghijk"
 

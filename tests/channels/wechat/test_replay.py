@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from wechat_helpers import TOKEN, WeChatServers, client_for, message_xml, signed
 
 from bot.channels.wechat.inbound import plaintext_mode_warning
 from bot.runtime import Runtime
 from bot.storage.models import MessageLog
+from tests.channels.wechat.wechat_helpers import TOKEN, WeChatServers, client_for, message_xml, signed
 
 
 def _signed_params() -> dict[str, str]:

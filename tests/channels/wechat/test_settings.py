@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from wechat_helpers import AES_KEY
 
 from bot.app import create_app
 from bot.config import ConfigError, load_settings
 from bot.runtime import Runtime
+from tests.channels.wechat.wechat_helpers import AES_KEY
 
 
 def settings_with(tmp_path: Path, **env: str) -> Any:

@@ -9,12 +9,21 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from fakes.wecom_server import FakeWeCom
-from wecom_helpers import AES_KEY, AGENT_ID, CORP_ID, PUBLIC_URL, ROBOT_KEY, SECRET, TOKEN, WeComMember
 
 from bot.app import create_app
 from bot.config import Settings, load_settings
 from bot.runtime import Runtime
+from tests.channels.wecom.wecom_helpers import (
+    AES_KEY,
+    AGENT_ID,
+    CORP_ID,
+    PUBLIC_URL,
+    ROBOT_KEY,
+    SECRET,
+    TOKEN,
+    WeComMember,
+)
+from tests.helpers.fakes.wecom_server import FakeWeCom
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
-from wecom_helpers import MOBILE, WeComMember, add_commissioner, commissioner, load_case, new_case
 
 from bot.runtime import Runtime
 from bot.services import linking
 from bot.storage.db import transaction
 from bot.storage.models import CaseEvent, Outbox
+from tests.channels.wecom.wecom_helpers import MOBILE, WeComMember, add_commissioner, commissioner, load_case, new_case
 
 
 async def rows_of(runtime: Runtime, kind: str) -> list[Outbox]:

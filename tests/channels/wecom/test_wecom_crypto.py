@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import xmltodict
 from aiohttp.test_utils import TestClient
-from wecom_helpers import AES_KEY, CORP_ID, TOKEN
 
 from bot.channels.wecom.crypto import CallbackRejected, WeComCrypto
 from bot.channels.wecom.web import CHANNEL
@@ -26,6 +25,7 @@ from tests.channels.wechatpy_vectors import (
     URL_SIGNATURE,
     URL_TIMESTAMP,
 )
+from tests.channels.wecom.wecom_helpers import AES_KEY, CORP_ID, TOKEN
 
 
 def at(timestamp: str, **kwargs: Any) -> WeComCrypto:

@@ -3,13 +3,11 @@ refreshed when WeCom rejects it), and the team robot, which queues rather than d
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from fakes.wecom_server import FakeWeCom
 from sqlalchemy import select
-from wecom_helpers import AES_KEY, MOBILE, PUBLIC_URL, ROBOT_KEY, SECRET, add_commissioner, new_case
 
 from bot.channels.wecom.api import clip_bytes
 from bot.channels.wecom.web import CHANNEL
@@ -17,17 +15,17 @@ from bot.runtime import Runtime
 from bot.services import outbox
 from bot.storage.db import transaction
 from bot.storage.models import Outbox
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def wall(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self.offset)
-
-    def mono(self) -> float:
-        return 1000.0 + self.offset
+from tests.channels.wecom.wecom_helpers import (
+    AES_KEY,
+    MOBILE,
+    PUBLIC_URL,
+    ROBOT_KEY,
+    SECRET,
+    add_commissioner,
+    new_case,
+)
+from tests.helpers.clock import OffsetClock
+from tests.helpers.fakes.wecom_server import FakeWeCom
 
 
 async def rows(runtime: Runtime, channel: str) -> list[Outbox]:
@@ -75,7 +73,7 @@ async def test_an_unknown_user_is_retried_not_dropped(runtime: Runtime, client: 
 
 async def test_the_robot_queues_beyond_its_rate_instead_of_dropping(runtime: Runtime, client: TestClient,
                                                                    fake: FakeWeCom) -> None:
-    clock = Clock()
+    clock = OffsetClock()
     runtime.dispatcher.clock = clock.wall
     bucket = client.server.app[CHANNEL].bucket
     bucket.clock, bucket._at = clock.mono, clock.mono()
@@ -89,7 +87,7 @@ async def test_the_robot_queues_beyond_its_rate_instead_of_dropping(runtime: Run
     for _ in range(12):
         if len(fake.robot_posts) == 25:
             break
-        clock.offset += 30  # bucket refills ~10 posts; retries come due
+        clock.advance(seconds=30)  # bucket refills ~10 posts; retries come due
         fake._robot_times.clear()  # the fake counts real seconds; our bucket runs on the test clock
         await runtime.dispatcher.run_once()
     assert sorted(p["text"]["content"] for p in fake.robot_posts) == sorted(f"【新需求】第 {i} 件" for i in range(25))

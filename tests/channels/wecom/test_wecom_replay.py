@@ -4,7 +4,8 @@ body is refused with 409 before anything runs; the same request again is answere
 from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
-from wecom_helpers import WeComMember
+
+from tests.channels.wecom.wecom_helpers import WeComMember
 
 
 async def test_a_second_body_under_one_signature_is_refused(client: TestClient, member: WeComMember) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from wecom_helpers import AES_KEY, AGENT_ID, CORP_ID, SECRET, TOKEN
 
 from bot.config import ConfigError, load_settings
+from tests.channels.wecom.wecom_helpers import AES_KEY, AGENT_ID, CORP_ID, SECRET, TOKEN
 
 FULL = {"QIBOT_WECOM_CORP_ID": CORP_ID, "QIBOT_WECOM_AGENT_ID": AGENT_ID, "QIBOT_WECOM_SECRET": SECRET,
         "QIBOT_WECOM_TOKEN": TOKEN, "QIBOT_WECOM_AES_KEY": AES_KEY}

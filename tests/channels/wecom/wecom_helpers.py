@@ -18,8 +18,8 @@ from bot.runtime import Runtime
 from bot.services import cases, identities
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner, Enterprise
-from tests.channels.staff_helpers import commissioner as commissioner  # re-exported for the tests
-from tests.channels.staff_helpers import load_case as load_case
+from tests.helpers.cases import commissioner as commissioner  # re-exported for the tests
+from tests.helpers.cases import load_case as load_case
 
 # The published WeCom vector of wechatpy's tests/test_crypto.py (token, EncodingAESKey, CorpID).
 TOKEN = "123456"
