@@ -19,6 +19,7 @@ from bot.channels.telegram.common import Answer, Deps, as_commissioner, log, sen
 from bot.channels.telegram.render import say
 from bot.services import cases
 from bot.services.cases import CaseError
+from bot.services.staff_actions import Request
 from bot.storage.models import Commissioner
 
 
@@ -45,7 +46,7 @@ class Buttons:
     async def _accept(self, update: Update, context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery,
                       number: str) -> None:
         names: list[str] = []
-        work = operation(self.deps, "accept", number, "")
+        work = operation(self.deps, "accept", Request(number=number))
 
         async def accept(session: AsyncSession, me: Commissioner) -> Answer:
             names.append(me.name)
