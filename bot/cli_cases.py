@@ -172,7 +172,7 @@ def _print_case(case: ServiceCase, *, full: bool, tz: tzinfo) -> None:
     print(f"  企业：{enterprise.name or '未登记'}  信用代码：{mask(enterprise.credit_code or '-')}  "
           f"联系人：{enterprise.contact_name or '-'}  手机：{mask(enterprise.mobile or '-')}  "
           f"区域：{case.district or '-'}")
-    print(f"  需求：{case.description}")
+    print(f"  需求：{mask(case.description)}")
     for kind in ("institutions", "experts"):
         suggested = (case.suggestions or {}).get(kind) or []
         if suggested:

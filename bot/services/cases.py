@@ -371,7 +371,8 @@ async def reply(session: AsyncSession, case: ServiceCase, actor: Commissioner, t
     if not text.strip():
         raise CaseError("回复内容不能为空")
     if case.status in ("closed", "cancelled"):
-        raise CaseError(f"{case.number} 已{STATUS_ZH[case.status]}，不能再回复；如需继续请先重新打开")
+        raise CaseError(f"{case.number} 已{STATUS_ZH[case.status]}，不能再回复；如需继续请先重新打开",
+                        next_step=("reopen", case.number) if case.status == "closed" else None)
     if case.status == "new":
         await accept(session, case, actor, now)  # answering a new case takes it (首问负责制)
     else:
@@ -403,6 +404,13 @@ async def message_from_enterprise(
     return holder
 
 
+def check_resolvable(case: ServiceCase) -> None:
+    """Only a case in progress can be resolved; a new one is accepted first."""
+    if case.status != "accepted":
+        raise CaseError(f"{case.number} 当前状态为“{STATUS_ZH[case.status]}”，只有办理中的案件可以办结",
+                        next_step=("accept", case.number) if case.status == "new" else None)
+
+
 async def resolve(
     session: AsyncSession,
     case: ServiceCase,
@@ -413,8 +421,7 @@ async def resolve(
     institution_id: int | None = None,
     expert_id: int | None = None,
 ) -> None:
-    if case.status != "accepted":
-        raise CaseError(f"{case.number} 当前状态为“{STATUS_ZH[case.status]}”，只有办理中的案件可以办结")
+    check_resolvable(case)
     require_owner(case, actor)
     case.status, case.resolved_at = "resolved", now
     case.rating_round += 1
