@@ -48,7 +48,7 @@ def say(key: str, **values: Any) -> str:
 
 @cache
 def verbs() -> dict[str, tuple[str, ...]]:
-    """Staff action (or ``duty_on``, ``duty_off``, ``link``, ``help``) → the words that mean it,
+    """Staff action (or ``duty_on``, ``duty_off``, ``link``) → the words that mean it,
     from ``texts.yaml`` (the first one is shown in hints and usage lines)."""
     table: dict[str, tuple[str, ...]] = {}
     for line in say("verbs").splitlines():
@@ -84,8 +84,8 @@ def parse(text: str) -> Command:
         number = match.group(2).upper() if match.group(2) else None
         rest = match.group(3).strip()
         if action == "transfer":
-            to, _, reason = rest.partition(" ")
-            return Command(action, Request(number=number, to=to or None, text=reason.strip()))
+            to, *reason = rest.split(maxsplit=1) or [""]  # any space, the ideographic one too
+            return Command(action, Request(number=number, to=to or None, text=" ".join(reason).strip()))
         return Command(action, Request(number=number, text=rest))
     text = unicodedata.normalize("NFKC", text).strip()
     for word in verbs()["link"]:
