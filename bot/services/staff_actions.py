@@ -79,10 +79,11 @@ class _Work:
 
 
 class MissingArgument(CaseError):
-    """A required argument was not given; the front end shows its usage line."""
+    """A required argument was not given; a front end shows its usage line instead (checking
+    :func:`incomplete` first), so this is the last line of defence."""
 
-    def __init__(self, action: str) -> None:
-        super().__init__(f"缺少参数（{action}）")
+    def __init__(self, action: str, missing: Sequence[Arg]) -> None:
+        super().__init__("缺少" + "、".join(a.label for a in missing))
         self.action = action
 
 
@@ -227,7 +228,7 @@ async def _show(work: _Work) -> Result:
     return Result("show", work.actor, _case(work))
 
 
-_NUMBER = Arg("number", "QI-2026-000001")
+_NUMBER = Arg("number", "编号")
 _OWNER = "负责人或主管（首问负责制）"
 ACTIONS: dict[str, StaffAction] = {a.name: a for a in (
     StaffAction("accept", (_NUMBER,), "任何服务专员：先受理者负责（首问负责制）", _anyone, _accept),
@@ -245,11 +246,15 @@ ACTIONS: dict[str, StaffAction] = {a.name: a for a in (
 )}
 
 
-def incomplete(name: str, request: Request) -> bool:
-    """Whether a required argument is missing (the front end shows the usage line instead)."""
+def _missing(name: str, request: Request) -> list[Arg]:
     given = {"number": bool(request.number), "text": bool(request.text.strip()), "to": bool(request.to),
              "on": request.on is not None}
-    return any(a.required and not given[a.name] for a in ACTIONS[name].args)
+    return [a for a in ACTIONS[name].args if a.required and not given[a.name]]
+
+
+def incomplete(name: str, request: Request) -> bool:
+    """Whether a required argument is missing (the front end shows the usage line instead)."""
+    return bool(_missing(name, request))
 
 
 async def run(
@@ -259,8 +264,9 @@ async def run(
     permission, then act. Raises :class:`cases.CaseError` (a subclass) with the reason.
     ``me=None`` is the terminal operator, who may only run actions that need nobody named."""
     action = ACTIONS[name]
-    if incomplete(name, request):
-        raise MissingArgument(name)
+    missing = _missing(name, request)
+    if missing:
+        raise MissingArgument(name, missing)
     work = _Work(session, me, request, now)
     if action.on_case:
         work.case = await cases.require_case(session, request.number or "")

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from conftest import Desk
+import pytest
 from fakes.telegram_server import FakeTelegram
 from fakes.wecom_server import FakeWeCom
 from sqlalchemy import select
 
 from bot.runtime import Runtime
-from bot.services import cases, live
+from bot.services import cases, live, staff_actions
 from bot.services.calendar import WorkingCalendar
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Enterprise, LiveSession, Outbox
+from tests.channels.staff.staff_desk import Desk
 from tests.channels.staff_helpers import commissioner, load_case
 from tests.channels.telegram import telegram_helpers as tg
 from tests.channels.telegram.telegram_helpers import MOBILE, new_case
@@ -172,3 +173,16 @@ async def test_messengers_show_usage_and_never_cli_commands(
     messenger.read.extend(sent)
     no_cli_syntax(messenger)
 
+
+
+async def test_the_table_refuses_an_action_without_its_arguments(runtime: Runtime) -> None:
+    """The last line of defence behind each front end's usage line."""
+    await tg.add_commissioner(runtime)
+    number = await new_case(runtime)
+    async with transaction(runtime.sessions) as session:
+        me = await session.merge(await commissioner(runtime))
+        with pytest.raises(staff_actions.MissingArgument, match="缺少内容"):
+            await staff_actions.run(session, me, "reply", staff_actions.Request(number=number), datetime.now(UTC))
+        with pytest.raises(cases.NoActor):  # only reading needs nobody named
+            await staff_actions.run(session, None, "accept", staff_actions.Request(number=number), datetime.now(UTC))
+    assert (await load_case(runtime, number)).status == "new"
