@@ -8,7 +8,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cli_staff_parsers
 from bot.config import Settings
 from bot.privacy import redact
-from bot.services import archive, cases, complaints, demo, linking, live, matching
+from bot.services import archive, cases, complaints, demo, linking, matching, staff_actions
 from bot.services.calendar import WorkingCalendar
-from bot.services.cases import CaseError
+from bot.services.cases import CaseError, NoActor
+from bot.services.staff_actions import Request
 from bot.storage import db
 from bot.storage.models import Commissioner, ServiceCase
 from bot.storage.types import utcnow
@@ -37,11 +38,28 @@ async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awa
         await engine.dispose()
 
 
+# The staff actions (bot/services/staff_actions.py) as ``qibot case`` subcommands.
+CASE_ACTIONS = {"accept": "accept", "reply": "reply", "note": "note", "transfer": "transfer", "resolve": "resolve",
+                "reopen": "reopen", "end-live": "end_live", "show": "show", "mine": "mine"}
+_COMMAND_OF = {action: command for command, action in CASE_ACTIONS.items()}
+
+
+def step(action: str, number: str) -> str:
+    """A staff action as the command line spells it (the hint of a refusal)."""
+    return f"qibot case {_COMMAND_OF.get(action, action)} {number}"
+
+
+def explain(exc: CaseError) -> str:
+    if isinstance(exc, NoActor):
+        return f"{exc}（用 --as 指定）"
+    return staff_actions.explain(exc, step)
+
+
 def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[int]]) -> int:
     try:
         return asyncio.run(_in_transaction(settings, work))
     except CaseError as exc:
-        print(f"qibot: {exc}", file=sys.stderr)
+        print(f"qibot: {explain(exc)}", file=sys.stderr)
         return 1
 
 
@@ -86,18 +104,12 @@ def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
                 since=_date(args.since), until=_date(args.until), domain=args.domain, district=args.district,
                 status=args.status, commissioner_id=commissioner_id,
             ))
-            print(f"{'编号':<16}{'领域':<8}{'状态':<10}{'区域':<8}{'负责/指派':<20}{'创建时间（北京时间）':<18}")
-            for c in rows:
-                holder = _who(c.owner) if c.owner else _who(c.assignee) + "*"
-                print(f"{c.number:<16}{cases.domain_name(c.domain):<8}{cases.STATUS_ZH[c.status]:<10}"
-                      f"{(c.district or '-'):<8}{holder:<20}{_fmt(c.created_at, tz):<18}")
-            print(f"共 {len(rows)} 件（* 为已指派未受理）")
+            _print_rows(rows, tz)
             return 0
 
+        if action in CASE_ACTIONS:
+            return await _staff_action(session, args, CASE_ACTIONS[action], text, now, tz)
         case = await cases.require_case(session, args.number)
-        if action == "show":
-            _print_case(case, full=args.full, tz=tz)
-            return 0
         if action == "export":
             found = await archive.get_archive(session, case.number)
             if found is None:
@@ -109,36 +121,47 @@ def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
             await asyncio.to_thread(out.write_text, document, encoding="utf-8")
             print(f"档案已导出到 {out}（个人信息已脱敏）")
             return 0
-        if action == "delete-archive":
-            await archive.delete_archive(session, case.number, now)
-            print(f"{case.number} 的档案已删除")
-            return 0
-
-        actor = await cases.commissioner_for_action(session, case, args.actor)
-        if action == "accept":
-            await cases.accept(session, case, actor, now)
-        elif action == "reply":
-            await cases.reply(session, case, actor, " ".join(args.text), now)
-            await live.touch_for_case(session, case, now)
-        elif action == "transfer":
-            target = await matching.find_commissioner(session, args.to)
-            if target is None:
-                raise CaseError(f"没有名为 {args.to} 的服务专员")
-            await cases.transfer(session, case, actor, target, args.reason, now)
-        elif action == "resolve":
-            await cases.resolve(session, case, actor, text, now,
-                                institution_id=args.institution, expert_id=args.expert)
-        elif action == "reopen":
-            await cases.reopen(session, case, actor, text, now)
-        elif action == "end-live":
-            current = await live.active_for_case(session, case)
-            if current is None:
-                raise CaseError(f"{case.number} 没有进行中的人工会话")
-            await live.end(session, current, cases.actor_of(actor), now, from_outside=True)
-        print(f"{case.number}：{cases.STATUS_ZH[case.status]}（操作人 {_who(actor)}）")
+        await archive.delete_archive(session, case.number, now)
+        print(f"{case.number} 的档案已删除")
         return 0
 
     return _run(settings, work)
+
+
+async def _staff_action(session: AsyncSession, args: argparse.Namespace, name: str, text: str, now: datetime,
+                        tz: tzinfo) -> int:
+    """One staff action: the arguments parsed into its request, the result printed. The actor is
+    ``--as``, else the case owner (the assignee, to accept); ``show`` needs nobody."""
+    if name == "transfer":
+        text = args.reason
+    elif name in ("reply", "note"):
+        text = " ".join(args.text)
+    request = Request(number=getattr(args, "number", None), text=text, to=getattr(args, "to", None),
+                      institution_id=getattr(args, "institution", None), expert_id=getattr(args, "expert", None))
+    if name == "mine":
+        actor: Commissioner | None = await staff_actions.find_commissioner(session, args.actor)
+    elif name == "show":
+        actor = await staff_actions.find_commissioner(session, args.actor) if args.actor else None
+    else:
+        actor = await cases.commissioner_for_action(session, await cases.require_case(session, args.number),
+                                                    args.actor)
+    result = await staff_actions.run(session, actor, name, request, now)
+    if result.action == "mine":
+        _print_rows(result.cases, tz)
+    elif result.action == "show" and result.case is not None:
+        _print_case(result.case, full=args.full, tz=tz)
+    elif result.case is not None:
+        print(f"{result.case.number}：{cases.STATUS_ZH[result.case.status]}（操作人 {_who(result.actor)}）")
+    return 0
+
+
+def _print_rows(rows: Sequence[ServiceCase], tz: tzinfo) -> None:
+    print(f"{'编号':<16}{'领域':<8}{'状态':<10}{'区域':<8}{'负责/指派':<20}{'创建时间（北京时间）':<18}")
+    for c in rows:
+        holder = _who(c.owner) if c.owner else _who(c.assignee) + "*"
+        print(f"{c.number:<16}{cases.domain_name(c.domain):<8}{cases.STATUS_ZH[c.status]:<10}"
+              f"{(c.district or '-'):<8}{holder:<20}{_fmt(c.created_at, tz):<18}")
+    print(f"共 {len(rows)} 件（* 为已指派未受理）")
 
 
 def _print_case(case: ServiceCase, *, full: bool, tz: tzinfo) -> None:
@@ -149,7 +172,7 @@ def _print_case(case: ServiceCase, *, full: bool, tz: tzinfo) -> None:
     print(f"  企业：{enterprise.name or '未登记'}  信用代码：{mask(enterprise.credit_code or '-')}  "
           f"联系人：{enterprise.contact_name or '-'}  手机：{mask(enterprise.mobile or '-')}  "
           f"区域：{case.district or '-'}")
-    print(f"  需求：{case.description}")
+    print(f"  需求：{mask(case.description)}")
     for kind in ("institutions", "experts"):
         suggested = (case.suggestions or {}).get(kind) or []
         if suggested:
@@ -195,8 +218,8 @@ def cmd_commissioner(args: argparse.Namespace, settings: Settings) -> int:
             raise CaseError(f"没有名为 {args.handle} 的服务专员")
         if args.commissioner_command != "duty":
             return await _messenger(session, person, args)
-        person.on_duty = args.state == "on"
-        print(f"{person.name}：{'在岗' if person.on_duty else '离岗'}")
+        result = await staff_actions.run(session, person, "duty", Request(on=args.state == "on"), utcnow())
+        print(f"{person.name}：{'在岗' if result.on_duty else '离岗'}")
         return 0
 
     return _run(settings, work)

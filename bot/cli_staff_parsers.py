@@ -64,7 +64,8 @@ def text_of(args: argparse.Namespace, name: str) -> str:
 
 
 def add_parsers(sub: Any) -> None:
-    case = sub.add_parser("case", help="cases: list (ledger), show, accept, reply, transfer, resolve, reopen, ...")
+    case = sub.add_parser(
+        "case", help="cases: list (ledger), mine, show, accept, reply, note, transfer, resolve, reopen, end-live, ...")
     case_sub = case.add_subparsers(dest="case_command", required=True, parser_class=_WordsParser)
     listing = case_sub.add_parser("list", help="the work ledger, filterable")
     listing.add_argument("--status", type=_by_name(STATUS_ZH, "status"),
@@ -89,6 +90,12 @@ def add_parsers(sub: Any) -> None:
     reply.add_argument("number")
     reply.add_argument("text", nargs="+")
     reply.add_argument("--as", dest="actor")
+    note = case_sub.add_parser("note", help="a private note on the timeline (the enterprise is not told)")
+    note.add_argument("number")
+    note.add_argument("text", nargs="+")
+    note.add_argument("--as", dest="actor")
+    mine = case_sub.add_parser("mine", help="a commissioner's open cases (owned, or assigned and not yet accepted)")
+    mine.add_argument("--as", dest="actor", required=True, help="the commissioner")
     transfer = case_sub.add_parser("transfer", help="hand the case to another commissioner, with a reason")
     transfer.add_argument("number")
     transfer.add_argument("--to", required=True)

@@ -36,7 +36,35 @@ GENERAL_DOMAIN = "general"  # consultations opened by a handoff before any deman
 
 
 class CaseError(Exception):
-    """An operation that is not allowed now; the message says why (in Chinese, for staff)."""
+    """An operation that is not allowed now; the message says why (in Chinese, for staff).
+
+    The message carries no command syntax: staff work from several front ends (the CLI,
+    Telegram, WeCom), and each renders ``next_step`` (the staff action that would help, and the
+    case it applies to) in its own form: ``qibot case accept QI-…``, ``/accept QI-…``, ``认领 QI-…``."""
+
+    def __init__(self, message: str, *, next_step: tuple[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.next_step = next_step
+
+
+class UnknownCase(CaseError):
+    """No case has this number."""
+
+
+class UnknownCommissioner(CaseError):
+    """No commissioner has this handle (or name)."""
+
+
+class NotAccepted(CaseError):
+    """The action needs an owner and nobody has accepted the case yet."""
+
+
+class NotPermitted(CaseError):
+    """The case is someone else's (首问负责制): only its owner or a supervisor may do this."""
+
+
+class NoActor(CaseError):
+    """Nobody holds the case and no commissioner was named to act."""
 
 
 def domain_name(domain: str) -> str:
@@ -133,7 +161,7 @@ async def get_case(session: AsyncSession, number: str) -> ServiceCase | None:
 async def require_case(session: AsyncSession, number: str) -> ServiceCase:
     case = await get_case(session, number)
     if case is None:
-        raise CaseError(f"没有编号为 {number} 的案件")
+        raise UnknownCase(f"没有编号为 {number} 的案件")
     return case
 
 
@@ -281,12 +309,13 @@ async def open_case(
     return case
 
 
-def _require_owner(case: ServiceCase, actor: Commissioner) -> None:
+def require_owner(case: ServiceCase, actor: Commissioner) -> None:
+    """The rule of 首问负责制 for working an accepted case: its owner, or a supervisor."""
     if case.owner_id is None:
-        raise CaseError(f"{case.number} 尚未被受理，请先受理（qibot case accept {case.number}）")
+        raise NotAccepted(f"{case.number} 尚未被受理，请先受理", next_step=("accept", case.number))
     if case.owner_id != actor.id and not actor.is_supervisor:
         owner = case.owner.name if case.owner else "其他专员"
-        raise CaseError(f"{case.number} 由{owner}负责（首问负责制），如需接手请由负责人转交")
+        raise NotPermitted(f"{case.number} 由{owner}负责（首问负责制），如需接手请由负责人转交")
 
 
 async def accept(
@@ -314,7 +343,7 @@ async def transfer(
     if case.status not in OPEN_STATUSES:
         raise CaseError(f"{case.number} 当前状态为“{STATUS_ZH[case.status]}”，不能转交")
     if case.status == "accepted":
-        _require_owner(case, actor)
+        require_owner(case, actor)
     if to.id == case.owner_id:
         raise CaseError(f"{to.name} 已是 {case.number} 的负责人")
     if not to.active:
@@ -342,14 +371,23 @@ async def reply(session: AsyncSession, case: ServiceCase, actor: Commissioner, t
     if not text.strip():
         raise CaseError("回复内容不能为空")
     if case.status in ("closed", "cancelled"):
-        raise CaseError(f"{case.number} 已{STATUS_ZH[case.status]}，不能再回复；如需继续请先重新打开")
+        raise CaseError(f"{case.number} 已{STATUS_ZH[case.status]}，不能再回复；如需继续请先重新打开",
+                        next_step=("reopen", case.number) if case.status == "closed" else None)
     if case.status == "new":
         await accept(session, case, actor, now)  # answering a new case takes it (首问负责制)
     else:
-        _require_owner(case, actor)
+        require_owner(case, actor)
     add_event(case, "replied", actor_of(actor), now, text)
     await tell_enterprise(session, case, "enterprise_reply", now, actor_of(actor), owner=mask_name(actor.name),
                            text=text)
+
+
+async def add_note(session: AsyncSession, case: ServiceCase, actor: Commissioner, text: str, now: datetime) -> None:
+    """A private note on the timeline, for colleagues and the archive: the enterprise is not
+    told, and its progress view does not list notes."""
+    if not text.strip():
+        raise CaseError("备注内容不能为空")
+    add_event(case, "note", actor_of(actor), now, text)
 
 
 async def message_from_enterprise(
@@ -366,6 +404,13 @@ async def message_from_enterprise(
     return holder
 
 
+def check_resolvable(case: ServiceCase) -> None:
+    """Only a case in progress can be resolved; a new one is accepted first."""
+    if case.status != "accepted":
+        raise CaseError(f"{case.number} 当前状态为“{STATUS_ZH[case.status]}”，只有办理中的案件可以办结",
+                        next_step=("accept", case.number) if case.status == "new" else None)
+
+
 async def resolve(
     session: AsyncSession,
     case: ServiceCase,
@@ -376,9 +421,8 @@ async def resolve(
     institution_id: int | None = None,
     expert_id: int | None = None,
 ) -> None:
-    if case.status != "accepted":
-        raise CaseError(f"{case.number} 当前状态为“{STATUS_ZH[case.status]}”，只有办理中的案件可以办结")
-    _require_owner(case, actor)
+    check_resolvable(case)
+    require_owner(case, actor)
     case.status, case.resolved_at = "resolved", now
     case.rating_round += 1
     case.rating_requested_at, case.rating_reminded_at = now, None
@@ -394,7 +438,7 @@ async def reopen(session: AsyncSession, case: ServiceCase, actor: Commissioner, 
     if case.status not in ("resolved", "closed"):
         raise CaseError(f"{case.number} 当前状态为“{STATUS_ZH[case.status]}”，只有已办结的案件可以重新打开")
     if case.owner_id != actor.id and not actor.is_supervisor:
-        raise CaseError(f"只有负责人或主管可以重新打开 {case.number}")
+        raise NotPermitted(f"只有负责人或主管可以重新打开 {case.number}")
     case.status, case.closed_at = "accepted", None
     add_event(case, "reopened", actor_of(actor), now, reason)
     owner = case.owner or actor
@@ -418,9 +462,9 @@ async def commissioner_for_action(session: AsyncSession, case: ServiceCase, hand
     if handle:
         commissioner = await matching.find_commissioner(session, handle)
         if commissioner is None:
-            raise CaseError(f"没有名为 {handle} 的服务专员")
+            raise UnknownCommissioner(f"没有名为 {handle} 的服务专员")
         return commissioner
     default = case.owner or case.assignee
     if default is None:
-        raise CaseError(f"{case.number} 没有负责人，请用 --as 指定服务专员")
+        raise NoActor(f"{case.number} 没有负责人，请指定服务专员")
     return default

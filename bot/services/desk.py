@@ -1,5 +1,6 @@
-"""The commissioner's desk in a messenger (Telegram, WeCom): the operations of ``qibot case``
-(see ``bot/cli_cases.py``) by case number, plus the plain-text views both messengers show.
+"""The plain-text views of the commissioner's desk in a messenger (Telegram, WeCom): a case card,
+a line per case, the commissioner's open cases. The operations themselves are the staff
+actions (``bot/services/staff_actions.py``), shared with the CLI.
 
 Messengers are not the console: what they show is masked by default (enterprise name
 shortened, phone numbers, credit codes and ID numbers redacted), and the full record stays
@@ -9,30 +10,24 @@ legal basis for it (Telegram only with ``telegram_share_personal_data``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from datetime import datetime, tzinfo
-from typing import Literal
+from datetime import tzinfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.privacy import redact
-from bot.services import cases, live
+from bot.services import cases
 from bot.storage.models import Commissioner, ServiceCase
 from intents.extract import find_case_numbers
 
-Action = Literal["accept", "reply", "resolve"]
-DEFAULT_SUMMARY = "已办结（服务专员未另写总结）"
-# Lines that tell a CLI user what to type; messengers have their own buttons and commands.
-_CLI_HINT = re.compile(r"^.*qibot (case|complaint) .*$\n?", re.MULTILINE)
 _EVENT_ZH = {
     "created": "提交", "assigned": "指派", "unassigned": "待指派", "accepted": "受理", "replied": "回复企业",
     "transferred": "转交", "resolved": "办结", "reopened": "重新打开", "escalated": "超时上报",
     "cancelled": "撤回", "rated": "评价", "live_started": "转人工", "live_message": "企业消息",
     "live_ended": "结束人工", "low_rating_followup": "低分回访", "closed": "归档",
-    "attachment": "补充材料", "enterprise_message": "企业留言",
+    "attachment": "补充材料", "enterprise_message": "企业留言", "note": "内部备注",
 }
 TIMELINE_LINES = 12
 
@@ -47,25 +42,10 @@ console_link = cases.console_link
 
 
 def messenger_text(text: str, *, personal: bool = False) -> str:
-    """A notification text for a messenger: CLI hints dropped, identifiers masked unless allowed."""
-    text = _CLI_HINT.sub("", text).strip()
+    """A notification text for a messenger: identifiers masked unless allowed. (The texts carry
+    no command syntax: each messenger adds its own hints and buttons.)"""
+    text = text.strip()
     return text if personal else redact(text)
-
-
-async def act(
-    session: AsyncSession, me: Commissioner, action: Action, number: str, text: str, now: datetime
-) -> ServiceCase:
-    """Run one operation as ``me``; raises :class:`cases.CaseError` with the reason if not allowed.
-    A reply keeps a live handoff from idling out, exactly as ``qibot case reply`` does."""
-    case = await cases.require_case(session, number)
-    if action == "accept":
-        await cases.accept(session, case, me, now)
-    elif action == "reply":
-        await cases.reply(session, case, me, text, now)
-        await live.touch_for_case(session, case, now)
-    else:
-        await cases.resolve(session, case, me, text.strip() or DEFAULT_SUMMARY, now)
-    return case
 
 
 async def open_cases(session: AsyncSession, me: Commissioner, limit: int = 20) -> Sequence[ServiceCase]:

@@ -58,12 +58,12 @@ async def redeem(session: AsyncSession, code: str, now: datetime) -> Commissione
     The same message answers a wrong and a used code, so the answer does not tell a guesser
     which codes once existed."""
     if not normalize_code(code):
-        raise LinkError("请在 /link 后面附上绑定码")
+        raise LinkError("请在绑定命令后附上绑定码")
     commissioner = (
         await session.execute(select(Commissioner).where(Commissioner.link_code_hash == code_hash(code)))
     ).scalar_one_or_none()
     if commissioner is None:
-        raise LinkError("绑定码无效或已使用，请重新获取（qibot commissioner link-code 您的账号）")
+        raise LinkError("绑定码无效或已使用，请向管理员重新获取")
     expired = commissioner.link_code_expires_at is None or commissioner.link_code_expires_at <= now
     commissioner.link_code_hash, commissioner.link_code_expires_at = None, None
     if expired:

@@ -56,11 +56,7 @@ def register_handlers(application: TelegramApp, deps: Deps) -> None:
     # New messages only: an edited message must not relay or resolve a second time.
     new = filters.UpdateType.MESSAGE
     link, commands = LinkCommands(deps), Commands(deps)
-    for name, callback in (
-        ("start", link.start), ("link", link.link), ("help", commands.help), ("mycases", commands.mycases),
-        ("case", commands.case), ("duty", commands.duty), ("accept", commands.accept),
-        ("reply", commands.reply), ("resolve", commands.resolve),
-    ):
+    for name, callback in (("start", link.start), ("link", link.link), *commands.routes()):
         application.add_handler(CommandHandler(name, callback, filters=new))
     application.add_handler(CallbackQueryHandler(Buttons(deps)))
     application.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, TextMessages(deps)))

@@ -18,7 +18,7 @@ from bot.channels.telegram.commands import card, operation
 from bot.channels.telegram.common import Answer, Deps, as_commissioner, log, send
 from bot.channels.telegram.render import say
 from bot.services import cases
-from bot.services.cases import CaseError
+from bot.services.staff_actions import Request
 from bot.storage.models import Commissioner
 
 
@@ -45,7 +45,7 @@ class Buttons:
     async def _accept(self, update: Update, context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery,
                       number: str) -> None:
         names: list[str] = []
-        work = operation(self.deps, "accept", number, "")
+        work = operation(self.deps, "accept", Request(number=number))
 
         async def accept(session: AsyncSession, me: Commissioner) -> Answer:
             names.append(me.name)
@@ -61,9 +61,7 @@ class Buttons:
     async def _ask_summary(self, update: Update, context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery,
                            number: str) -> None:
         async def check(session: AsyncSession, me: Commissioner) -> Answer:
-            case = await cases.require_case(session, number)
-            if case.status != "accepted":
-                raise CaseError(f"{number} 当前状态为“{cases.STATUS_ZH[case.status]}”，只有办理中的案件可以办结")
+            cases.check_resolvable(await cases.require_case(session, number))
             prompt = ForceReply(input_field_placeholder="办结总结")
             return Answer(say("resolve_prompt", number=number), prompt)
 

@@ -1,7 +1,12 @@
-"""Commissioner commands: ``/mycases``, ``/case``, ``/duty``, ``/accept``, ``/reply``,
-``/resolve`` and ``/help`` — the ``qibot case`` operations, as the linked commissioner."""
+"""Commissioner commands: the staff actions (``bot/services/staff_actions.py``) as ``/commands``
+(``/accept``, ``/reply``, ``/note``, ``/transfer``, ``/resolve``, ``/reopen``, ``/endlive``,
+``/duty``, ``/mycases``, ``/case``) and ``/help``. This module only parses a command into the
+table's request and renders the result; who may do what is the table's business."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -9,88 +14,97 @@ from telegram.ext import ContextTypes
 
 from bot.channels.telegram import render
 from bot.channels.telegram.common import Answer, Deps, Work, as_commissioner, log, send
-from bot.channels.telegram.render import say
-from bot.services import cases, desk
+from bot.channels.telegram.render import COMMAND_OF, COMMANDS, say
+from bot.services import desk, staff_actions
+from bot.services.staff_actions import Request, Result
 from bot.storage.models import Commissioner, ServiceCase
+
+Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+def usage(action: str) -> str:
+    args = staff_actions.ACTIONS[action].args
+    more = " ".join(a.label if a.required else f"[{a.label}]" for a in args if a.name != "number")
+    return say("case_usage", command=COMMAND_OF[action], more=more)
+
+
+def parse(action: str, words: list[str]) -> Request:
+    """``/reply QI-… 文字``, ``/transfer QI-… li 原因``, ``/duty on``, ``/case qi-…`` → the request."""
+    if action == "duty":
+        return Request(on={"on": True, "off": False}.get((words or [""])[0].lower()))
+    if action == "mine":
+        return Request()
+    if action == "show":
+        return Request(number=desk.find_number(" ".join(words)))
+    number = desk.find_number(words[0]) if words else None
+    if action == "transfer":
+        return Request(number=number, to=words[1] if len(words) > 1 else None, text=" ".join(words[2:]))
+    return Request(number=number, text=" ".join(words[1:]))
 
 
 class Commands:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
-    async def _run(self, update: Update, context: ContextTypes.DEFAULT_TYPE, work: Work) -> None:
-        await send(context.bot, update, await as_commissioner(self.deps, update, work))
+    def routes(self) -> list[tuple[str, Callback]]:
+        """(command, callback) for every staff action, and /help."""
+        return [("help", self.help), *((command, self.command(command)) for command in COMMANDS)]
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         async def work(session: AsyncSession, me: Commissioner) -> Answer:
             return Answer(say("help"))
 
-        await self._run(update, context, work)
+        await send(context.bot, update, await as_commissioner(self.deps, update, work))
 
-    async def mycases(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        async def work(session: AsyncSession, me: Commissioner) -> Answer:
-            rows = await desk.open_cases(session, me)
-            if not rows:
-                return Answer(say("no_cases"))
-            text = say("my_cases", count=len(rows)) + "\n" + "\n".join(desk.case_line(c) for c in rows)
-            buttons = [[InlineKeyboardButton(f"查看 {c.number}", callback_data=f"show:{c.number}")] for c in rows[:10]]
-            return Answer(render.clip(text), InlineKeyboardMarkup(buttons))
+    def command(self, command: str) -> Callback:
+        action = COMMANDS[command]
 
-        await self._run(update, context, work)
+        async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            request = parse(action, list(context.args or []))
+            if staff_actions.incomplete(action, request):
+                await send(context.bot, update, Answer(usage(action), ok=False))
+                return
+            await send(context.bot, update, await as_commissioner(self.deps, update,
+                                                                  operation(self.deps, action, request)))
 
-    async def case(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        number = desk.find_number(" ".join(context.args or []))
-        if number is None:
-            await send(context.bot, update, Answer(say("case_usage", command="case", more=""), ok=False))
-            return
-
-        async def work(session: AsyncSession, me: Commissioner) -> Answer:
-            return card(self.deps, await cases.require_case(session, number))
-
-        await self._run(update, context, work)
-
-    async def duty(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        wanted = (context.args or [""])[0].lower()
-
-        async def work(session: AsyncSession, me: Commissioner) -> Answer:
-            if wanted not in ("on", "off"):
-                return Answer(say("duty_now", on=me.on_duty))
-            me.on_duty = wanted == "on"
-            log.info("telegram: commissioner %s duty %s", me.handle, wanted)
-            return Answer(say("duty_set", on=me.on_duty))
-
-        await self._run(update, context, work)
-
-    async def accept(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._act(update, context, "accept", "")
-
-    async def reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._act(update, context, "reply", "内容")
-
-    async def resolve(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._act(update, context, "resolve", "[总结]")
-
-    async def _act(self, update: Update, context: ContextTypes.DEFAULT_TYPE, action: desk.Action, more: str) -> None:
-        args = list(context.args or [])
-        number = desk.find_number(args[0]) if args else None
-        text = " ".join(args[1:])
-        if number is None or (action == "reply" and not text.strip()):
-            await send(context.bot, update, Answer(say("case_usage", command=action, more=more), ok=False))
-            return
-        await self._run(update, context, operation(self.deps, action, number, text))
+        return callback
 
 
-def operation(deps: Deps, action: desk.Action, number: str, text: str) -> Work:
-    """One ``desk.act`` as a unit of work, answered with its confirmation."""
+def operation(deps: Deps, action: str, request: Request) -> Work:
+    """One staff action as a unit of work, answered with what happened."""
 
     async def work(session: AsyncSession, me: Commissioner) -> Answer:
-        await desk.act(session, me, action, number, text, deps.clock())
-        log.info("telegram: commissioner %s %s %s", me.handle, action, number)
-        key = {"accept": "accepted", "reply": "replied", "resolve": "resolved"}[action]
-        markup = render.keyboard(number, ("resolve", "show")) if action != "resolve" else None
-        return Answer(say(key, number=number), markup, wake=True)
+        result = await staff_actions.run(session, me, action, request, deps.clock())
+        if result.notified:
+            log.info("telegram: commissioner %s %s %s", me.handle, action, request.number)
+        return answer(deps, result, request)
 
     return work
+
+
+def answer(deps: Deps, result: Result, request: Request) -> Answer:
+    """The result in Telegram's words, with the buttons that fit what comes next."""
+    case, action = result.case, result.action
+    if action == "mine":
+        if not result.cases:
+            return Answer(say("no_cases"))
+        text = say("my_cases", count=len(result.cases)) + "\n" + "\n".join(desk.case_line(c) for c in result.cases)
+        buttons = [[InlineKeyboardButton(f"查看 {c.number}", callback_data=f"show:{c.number}")]
+                   for c in result.cases[:10]]
+        return Answer(render.clip(text), InlineKeyboardMarkup(buttons))
+    if action == "duty":
+        return Answer(say("duty_now" if request.on is None else "duty_set", on=result.on_duty))
+    assert case is not None
+    if action == "show":
+        return card(deps, case)
+    markup = render.keyboard(case.number, ("resolve", "show")) if action in ("accept", "reply", "reopen") else None
+    return Answer(say(DONE[action], number=case.number, name=result.target.name if result.target else ""),
+                  markup, wake=result.notified)
+
+
+# The confirmation text (texts.yaml) of each action that changes a case.
+DONE = {"accept": "accepted", "reply": "replied", "note": "noted", "transfer": "transferred",
+        "resolve": "resolved", "reopen": "reopened", "end_live": "live_ended"}
 
 
 def card(deps: Deps, case: ServiceCase) -> Answer:

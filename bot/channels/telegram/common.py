@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, ForceReply, InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 from telegram.constants import ChatType
 
-from bot.channels.telegram.render import say
+from bot.channels.telegram.render import say, step
 from bot.dialogue.engine import DialogueEngine
-from bot.services import linking
+from bot.services import linking, staff_actions
 from bot.services.cases import CaseError
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner
@@ -66,7 +66,8 @@ Work = Callable[[AsyncSession, Commissioner], Awaitable[Answer]]
 
 async def as_commissioner(deps: Deps, update: Update, work: Work) -> Answer:
     """Run ``work`` in one transaction as the commissioner linked to this private chat. A
-    :class:`CaseError` rolls it back and becomes the answer, so the commissioner learns why."""
+    :class:`CaseError` rolls it back and becomes the answer (its next step as a /command), so the
+    commissioner learns why and what to do."""
     key = chat_key(update)
     try:
         async with transaction(deps.sessions) as session:
@@ -75,7 +76,7 @@ async def as_commissioner(deps: Deps, update: Update, work: Work) -> Answer:
                 return Answer(say("commissioners_only" if deps.enterprise_chat else "not_linked"), ok=False)
             answer = await work(session, me)
     except CaseError as exc:
-        return Answer(say("refused", reason=str(exc)), ok=False)
+        return Answer(say("refused", reason=staff_actions.explain(exc, step)), ok=False)
     if answer.wake:
         deps.wake()
     return answer

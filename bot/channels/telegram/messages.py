@@ -14,6 +14,7 @@ from bot.channels.telegram.common import Answer, Deps, as_commissioner, chat_key
 from bot.channels.telegram.enterprise import to_engine
 from bot.channels.telegram.render import say
 from bot.services import linking
+from bot.services.staff_actions import Request
 from bot.storage.db import transaction
 
 DEFAULT_WORDS = frozenset({"默认", "默認", "default", "-"})
@@ -43,13 +44,13 @@ class TextMessages:
         prompt = render.RESOLVE_PROMPT.match(replied.text or "")
         if prompt is not None:
             summary = "" if message.text.strip().lower() in DEFAULT_WORDS else message.text
-            work = operation(self.deps, "resolve", prompt.group(1), summary)
+            work = operation(self.deps, "resolve", Request(number=prompt.group(1), text=summary))
         else:
             number = render.case_of(replied)
             if number is None:
                 await send(context.bot, update, Answer(say("which_case")))
                 return
-            work = operation(self.deps, "reply", number, message.text)
+            work = operation(self.deps, "reply", Request(number=number, text=message.text))
         await send(context.bot, update, await as_commissioner(self.deps, update, work))
 
 

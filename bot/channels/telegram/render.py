@@ -32,6 +32,12 @@ BUTTONS: dict[str, tuple[str, ...]] = {
 }
 # Kinds a commissioner is likely to answer: the notification says that replying works.
 REPLYABLE = frozenset({"case_assigned", "case_transferred", "case_escalated", "live_requested", "live_message"})
+# Telegram command → staff action (bot/services/staff_actions.py); commands are [a-z0-9_].
+COMMANDS = {
+    "mycases": "mine", "case": "show", "duty": "duty", "accept": "accept", "reply": "reply", "note": "note",
+    "transfer": "transfer", "resolve": "resolve", "reopen": "reopen", "endlive": "end_live",
+}
+COMMAND_OF = {action: command for command, action in COMMANDS.items()}
 RESOLVE_PROMPT = re.compile(r"^【办结 (QI-\d{4}-\d{6,})】")
 
 
@@ -42,6 +48,11 @@ def texts() -> Texts:
 
 def say(key: str, **values: Any) -> str:
     return texts().render(key, **values)
+
+
+def step(action: str, number: str) -> str:
+    """A staff action as Telegram spells it (the next step a refusal suggests)."""
+    return f"/{COMMAND_OF.get(action, action)} {number}"
 
 
 def clip(text: str) -> str:
@@ -59,8 +70,8 @@ def buttons_for_status(status: str) -> tuple[str, ...]:
 
 
 def notification_text(notification: Notification, *, personal: bool, public_url: str) -> str:
-    """The outbox text made fit for Telegram: CLI hints dropped, personal data masked unless
-    the deployment allows it, the console link and a reply hint added."""
+    """The outbox text made fit for Telegram: personal data masked unless the deployment allows
+    it, the console link and the hints of what to do (reply, end a live session) added."""
     text = desk.messenger_text(notification.text, personal=personal)
     number = notification.payload.get("case")
     link = desk.console_link(public_url, number) if isinstance(number, str) else ""
@@ -68,6 +79,8 @@ def notification_text(notification: Notification, *, personal: bool, public_url:
         text += f"\n查看：{link}"
     if notification.kind in REPLYABLE and number:
         text += "\n" + say("reply_hint")
+    if notification.kind == "live_requested" and number:
+        text += "\n" + say("live_hint", number=number)
     return clip(text)
 
 

@@ -1,5 +1,8 @@
-"""Commands typed in the WeCom app — ``认领 QI-…``, ``回复 QI-… 文字``, ``办结 QI-… 总结``,
-``我的案件``, ``查看 QI-…``, ``在岗``/``离岗``, ``绑定 CODE`` — answered with a passive reply.
+"""Commands typed in the WeCom app: the staff actions (``bot/services/staff_actions.py``) as
+Chinese verbs (``认领 QI-…``, ``回复 QI-… 文字``, ``备注``, ``转交 QI-… 账号 原因``, ``办结``,
+``重新打开``, ``结束人工``, ``查看``, ``我的案件``, ``在岗``/``离岗``; the verbs are in ``texts.yaml``),
+plus ``绑定 CODE`` and the help, answered with a passive reply. This module only parses a
+message into the table's request and renders the result.
 
 De-duplication is atomic and shared by every worker: the message is claimed in the message log
 (unique on identity + MsgId, the same mechanism the dialogue engine uses) in the transaction
@@ -14,26 +17,24 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.wecom.inbound import WeComMessage
 from bot.messages import InboundMessage, Reply
-from bot.services import cases, desk, identities, linking, message_log
+from bot.services import desk, identities, linking, message_log, staff_actions
 from bot.services.cases import CaseError
+from bot.services.staff_actions import Request, Result
 from bot.storage.db import transaction
-from bot.storage.models import Commissioner
 from bot.texts import Texts
 
 CHANNEL = "wecom"
-_VERBS = {"认领": "accept", "受理": "accept", "回复": "reply", "办结": "resolve", "查看": "show"}
-_WITH_CASE = re.compile(r"^(认领|受理|回复|办结|查看)\s*(QI-\d{4}-\d{6,})?\s*(.*)$", re.IGNORECASE | re.DOTALL)
-_HELP = frozenset({"帮助", "help", "?", "？", "菜单"})
+_NUMBER = r"(QI-\d{4}-\d{6,})"
 
 
 @cache
@@ -45,30 +46,56 @@ def say(key: str, **values: Any) -> str:
     return texts().render(key, **values)
 
 
+@cache
+def verbs() -> dict[str, tuple[str, ...]]:
+    """Staff action (or ``duty_on``, ``duty_off``, ``link``) → the words that mean it,
+    from ``texts.yaml`` (the first one is shown in hints and usage lines)."""
+    table: dict[str, tuple[str, ...]] = {}
+    for line in say("verbs").splitlines():
+        action, *words = line.split()
+        table[action] = tuple(words)
+    return table
+
+
+@cache
+def _with_case() -> re.Pattern[str]:
+    on_case = [a for a, action in staff_actions.ACTIONS.items() if action.on_case]
+    words = sorted((w for a in on_case for w in verbs()[a]), key=len, reverse=True)
+    return re.compile(rf"^({'|'.join(map(re.escape, words))})\s*{_NUMBER}?\s*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def step(action: str, number: str) -> str:
+    """A staff action as WeCom spells it (the next step a refusal suggests)."""
+    return f"{verbs()[action][0]} {number}"
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
-    verb: str  # accept | reply | resolve | show | mine | duty_on | duty_off | link | help
-    number: str | None = None
-    text: str = ""
+    verb: str  # a staff action, or link | help
+    request: Request = field(default_factory=Request)
 
 
 def parse(text: str) -> Command:
     """The command in a message. What follows the case number is taken verbatim: it is the text
     an enterprise will read (so no NFKC there, which would turn "，" into ",")."""
-    match = _WITH_CASE.match(text.strip())
+    match = _with_case().match(text.strip())
     if match:
+        action = next(a for a, ws in verbs().items() if match.group(1).lower() in ws)
         number = match.group(2).upper() if match.group(2) else None
-        return Command(_VERBS[match.group(1)], number, match.group(3).strip())
+        rest = match.group(3).strip()
+        if action == "transfer":
+            to, *reason = rest.split(maxsplit=1) or [""]  # any space, the ideographic one too
+            return Command(action, Request(number=number, to=to or None, text=" ".join(reason).strip()))
+        return Command(action, Request(number=number, text=rest))
     text = unicodedata.normalize("NFKC", text).strip()
-    if text in ("我的案件", "我的待办", "待办"):
+    for word in verbs()["link"]:
+        if text.startswith(word):
+            return Command("link", Request(text=text[len(word):].strip()))
+    if text in verbs()["mine"]:
         return Command("mine")
-    if text in ("在岗", "值班"):
-        return Command("duty_on")
-    if text in ("离岗", "下班"):
-        return Command("duty_off")
-    if text.startswith("绑定"):
-        return Command("link", text=text[2:].strip())
-    return Command("help")
+    if text in verbs()["duty_on"] or text in verbs()["duty_off"]:
+        return Command("duty", Request(on=text in verbs()["duty_on"]))
+    return Command("help")  # anything else: the command list
 
 
 @dataclass(frozen=True)
@@ -114,37 +141,39 @@ class WeComDesk:
             async with session.begin_nested():
                 return await self._dispatch(session, user_id, command, now)
         except CaseError as exc:
-            return say("refused", reason=str(exc)), False
+            return say("refused", reason=staff_actions.explain(exc, step)), False
 
     async def _dispatch(self, session: AsyncSession, user_id: str, command: Command,
                         now: datetime) -> tuple[str, bool]:
         if command.verb == "link":
-            linked = await linking.link_wecom(session, command.text, user_id, now)
+            linked = await linking.link_wecom(session, command.request.text, user_id, now)
             return say("linked", name=linked.name, handle=linked.handle), False
         me = await linking.by_wecom(session, user_id)
         if me is None:
             return say("not_linked"), False
         if command.verb == "help":
             return say("help"), False
-        if command.verb == "mine":
-            return await self._mine(session, me), False
-        if command.verb in ("duty_on", "duty_off"):
-            me.on_duty = command.verb == "duty_on"
-            return say("duty_set", on=me.on_duty), False
-        if command.number is None or (command.verb == "reply" and not command.text):
-            verb = next(zh for zh, en in _VERBS.items() if en == command.verb)
-            more = {"reply": "内容", "resolve": "总结"}.get(command.verb, "")
-            return say("usage", verb=verb, more=more), False
-        if command.verb == "show":
-            case = await cases.require_case(session, command.number)
-            link = desk.console_link(self.deps.public_url, case.number)
-            return desk.case_card(case, tz=self.deps.tz, link=link), False
-        await desk.act(session, me, cast(desk.Action, command.verb), command.number, command.text, now)
-        key = {"accept": "accepted", "reply": "replied", "resolve": "resolved"}[command.verb]
-        return say(key, number=command.number), True
+        if staff_actions.incomplete(command.verb, command.request):
+            more = " ".join(a.label for a in staff_actions.ACTIONS[command.verb].args if a.name != "number")
+            return say("usage", verb=verbs()[command.verb][0], more=more), False
+        result = await staff_actions.run(session, me, command.verb, command.request, now)
+        return self._render(result), result.notified
 
-    async def _mine(self, session: AsyncSession, me: Commissioner) -> str:
-        rows = await desk.open_cases(session, me)
-        if not rows:
-            return say("no_cases")
-        return say("my_cases", count=len(rows)) + "\n" + "\n".join(desk.case_line(c) for c in rows)
+    def _render(self, result: Result) -> str:
+        """The result in WeCom's words."""
+        if result.action == "mine":
+            if not result.cases:
+                return say("no_cases")
+            return say("my_cases", count=len(result.cases)) + "\n" + "\n".join(map(desk.case_line, result.cases))
+        if result.action == "duty":
+            return say("duty_set", on=result.on_duty)
+        case = result.case
+        assert case is not None
+        if result.action == "show":
+            return desk.case_card(case, tz=self.deps.tz, link=desk.console_link(self.deps.public_url, case.number))
+        return say(_DONE[result.action], number=case.number, name=result.target.name if result.target else "")
+
+
+# The confirmation text (texts.yaml) of each action that changes a case.
+_DONE = {"accept": "accepted", "reply": "replied", "note": "noted", "transfer": "transferred",
+         "resolve": "resolved", "reopen": "reopened", "end_live": "live_ended"}

@@ -32,12 +32,12 @@ TEAM_KINDS = frozenset({"case_assigned", "case_escalated", "low_rating_followup"
 
 
 def compose(notification: Notification, public_url: str, *, hints: bool = True) -> str:
-    """The notification with CLI hints replaced by WeCom commands and the console link."""
+    """The notification (masked) with the WeCom commands that fit it and the console link."""
     text = desk.messenger_text(notification.text)
     number = notification.payload.get("case")
     if isinstance(number, str) and number:
         if hints and notification.kind not in ("case_cancelled", "low_rating_followup", "low_rating_comment"):
-            text += "\n" + say("notification_hint", number=number)
+            text += "\n" + say("notification_hint", number=number, kind=notification.kind)
         link = desk.console_link(public_url, number)
         if link and link not in text:
             text += f"\n查看：{link}"
