@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from telegram_helpers import SECRET, TOKEN
 
-from bot.config import ConfigError, load_settings
+from bot.channels import registry
+from bot.config import ConfigError, Settings
+from bot.config import load_settings as load_core
+
+
+def load_settings(environ: dict[str, str]) -> Settings:
+    """What every qibot command does at start: core settings, then each channel's own checks."""
+    return registry.check(load_core(environ=environ))
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from wecom_helpers import AES_KEY, MOBILE, PUBLIC_URL, ROBOT_KEY, SECRET, add_commissioner, new_case
 
 from bot.channels.wecom.api import clip_bytes
-from bot.channels.wecom.web import CHANNEL
 from bot.runtime import Runtime
 from bot.services import outbox
 from bot.storage.db import transaction
@@ -77,7 +76,7 @@ async def test_the_robot_queues_beyond_its_rate_instead_of_dropping(runtime: Run
                                                                    fake: FakeWeCom) -> None:
     clock = Clock()
     runtime.dispatcher.clock = clock.wall
-    bucket = client.server.app[CHANNEL].bucket
+    bucket = runtime.dispatcher.notifiers["wecom_robot"].bucket  # the app's channel registered it
     bucket.clock, bucket._at = clock.mono, clock.mono()
     async with transaction(runtime.sessions) as session:
         for i in range(25):
