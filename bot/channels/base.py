@@ -56,7 +56,7 @@ class ChannelDeps:
     dialogue: DialogueEngine | None = None
     limits: Limiter | None = None  # abuse limits of this process; None where nobody chats
 
-    def engine(self) -> DialogueEngine:
+    def require_dialogue(self) -> DialogueEngine:
         """The dialogue engine, for routes: they are mounted only where there is one."""
         if self.dialogue is None:
             raise RuntimeError("this process has no dialogue engine (a delivery-only runtime)")

@@ -263,7 +263,7 @@ def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Set
         token = token or request.app[SESSION_IDS].issue()
         deps = request.app[deps_key]
         user_id = user_id_for(token)
-        result = await deps.engine().handle(
+        result = await deps.require_dialogue().handle(
             InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id,
                            client_ip=_client_ip(request, trusted))
         )
@@ -309,7 +309,7 @@ def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Set
                     # Held notices are in the transcript shown now: delivered, not handed over
                     # again with the answer to the next message.
                     await outbox.take_held(session, identity.id, now)
-        texts = deps.engine().texts
+        texts = deps.require_dialogue().texts
         welcome = Reply(
             to_script(texts.render("welcome", language), script),
             tuple(to_script(c, script) for c in texts.render("menu_choices", language).split("|")),
@@ -357,12 +357,12 @@ def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Set
         limits, address = deps.limits, _client_ip(request, trusted)
         ticket = await limits.acquire_connection(CHANNEL, address, user_id) if limits is not None else None
         if isinstance(ticket, Refusal):  # too many sockets from this address or session: say so, close
-            text = deps.engine().texts.render(ticket.text_key, **ticket.values)
+            text = deps.require_dialogue().texts.render(ticket.text_key, **ticket.values)
             await ws.send_json({"type": "error", "error": text})
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many connections")
             return ws
         hub.add(user_id, ws)
-        dialogue = deps.engine()
+        dialogue = deps.require_dialogue()
         try:
             async for frame in ws:
                 if frame.type != WSMsgType.TEXT:

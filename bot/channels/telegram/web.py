@@ -135,7 +135,7 @@ def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], config: Teleg
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         deps = app[deps_key]
         handlers = Deps(
-            sessions=deps.sessions, dialogue=deps.engine(), wake=deps.wake, clock=deps.clock,
+            sessions=deps.sessions, dialogue=deps.require_dialogue(), wake=deps.wake, clock=deps.clock,
             tz=deps.policy.calendar.tz, public_url=deps.settings.public_url,
             share_personal_data=config.share_personal_data, enterprise_chat=config.enterprise_chat,
         )

@@ -67,7 +67,7 @@ class WeChatChannel:
     def __init__(self, deps: ChannelDeps, config: WeChatSettings, *, menu: Menu | None = None,
                  crypto: CallbackCrypto | None = None) -> None:
         self.deps = deps
-        self.dialogue = deps.engine()
+        self.dialogue = deps.require_dialogue()
         self.mode = config.mode
         self.budget = config.reply_budget
         self.tappable = config.tappable_choices
