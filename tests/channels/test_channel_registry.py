@@ -121,7 +121,8 @@ async def test_qibot_jobs_delivers_wechat_and_telegram_rows_without_the_nlu(
     sessions = db.session_factory(engine)
     try:
         # What the serving process left in the outbox: a reply to a WeChat user who wrote
-        # recently, and a new-case notification to a commissioner on Telegram.
+        # recently, a new-case notification to a commissioner on Telegram, and a push to a web
+        # chat page, which only the server holding the page's socket can deliver.
         now = datetime.now(UTC)
         async with transaction(sessions) as session:
             user, _ = await identities.touch(session, "wechat", "oWeChatUser1", now)
@@ -130,6 +131,8 @@ async def test_qibot_jobs_delivers_wechat_and_telegram_rows_without_the_nlu(
             await outbox.enqueue(session, channel="telegram", recipient=str(CHAT_ID), kind="case_assigned",
                                  payload={"text": "【新需求】QI-2026-000001 加油机校准", "case": "QI-2026-000001"},
                                  now=now)
+            await outbox.enqueue(session, channel="webchat", recipient="visitor-1", kind="enterprise_reply",
+                                 payload={"text": "【王专员】请补充器具清单"}, now=now)
 
         report, probe = await qibot_jobs(env)
 
@@ -139,7 +142,9 @@ async def test_qibot_jobs_delivers_wechat_and_telegram_rows_without_the_nlu(
         [message] = telegram.sent("sendMessage", chat_id=CHAT_ID)
         assert "QI-2026-000001" in message["text"] and "reply_markup" in message  # with its buttons
         async with sessions() as session:
-            statuses = {row.channel: row.status for row in (await session.execute(select(Outbox))).scalars()}
-        assert statuses == {"wechat": "sent", "telegram": "sent"}
+            found = (await session.execute(select(Outbox))).scalars()
+            rows = {row.channel: (row.status, row.attempts) for row in found}
+        # The web chat row is not even claimed: it waits for the server (or the visitor's next message).
+        assert rows == {"wechat": ("sent", 1), "telegram": ("sent", 1), "webchat": ("pending", 0)}
     finally:
         await engine.dispose()
