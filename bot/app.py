@@ -1,7 +1,9 @@
 """The aiohttp application factory: composes channels, health checks and error handling.
 
 Shared objects live under typed ``web.AppKey``s; the runtime is opened and closed in a
-``cleanup_ctx`` generator, so tests and ``qibot serve`` build the app the same way.
+``cleanup_ctx`` generator, so tests and ``qibot serve`` build the app the same way. Every enabled
+channel of :mod:`bot.channels.registry` is mounted; channels read their dependencies from
+``app[CHANNEL_DEPS]`` once the app has started.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 
 from aiohttp import WSCloseCode, web
 
-from bot.channels import edge, webchat
+from bot.channels import edge, registry
+from bot.channels.base import ChannelDeps
 from bot.config import Settings
 from bot.jobs import run_jobs_forever
 from bot.privacy import install_client_error_filter
@@ -23,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
+CHANNEL_DEPS = web.AppKey("channel_deps", ChannelDeps)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -67,20 +72,31 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
-    """Build the application. With ``runtime`` given (tests), the caller owns its lifetime;
-    otherwise the app starts and closes its own."""
+    """Build the application. With ``runtime`` given (tests, another "worker" on the same
+    runtime), the caller owns its lifetime, and the channels mounted here register their
+    notifiers with its dispatcher while the app runs; otherwise the app starts and closes its own
+    runtime, which registers them."""
     app = web.Application(middlewares=[edge.bounded_paths, error_middleware], client_max_size=settings.max_body_bytes)
     app.on_response_prepare.append(edge.security_headers(settings.public_url))
     install_client_error_filter()  # aiohttp's unparsable-request tracebacks become one line
     app[SETTINGS] = settings
+    channels = registry.configured(settings)
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         if runtime is not None:
             app[RUNTIME] = runtime
-            yield
+            deps = runtime.channel_deps(settings)
+            app[CHANNEL_DEPS] = deps
+            async with AsyncExitStack() as stack:
+                for channel in channels:
+                    await stack.enter_async_context(channel.lifetime(deps))
+                    for notifier in channel.notifiers(deps):
+                        runtime.dispatcher.register(notifier)
+                yield
             return
-        own = await Runtime.start(settings)
+        own = await Runtime.start(settings, channels=channels)
         app[RUNTIME] = own
+        app[CHANNEL_DEPS] = own.channel_deps()
         tasks = [
             asyncio.create_task(own.dispatcher.run_forever(), name="outbox-dispatcher"),
             asyncio.create_task(run_jobs_forever(own), name="service-jobs"),
@@ -94,17 +110,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.cleanup_ctx.append(runtime_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    webchat.setup(app, RUNTIME, settings)
-    if settings.wechat_token:  # the WeChat Official Account channel is on when its token is set
-        from bot.channels.wechat.inbound import setup as setup_wechat
-
-        setup_wechat(app, RUNTIME, settings)
-    if settings.telegram_token:  # Telegram (commissioners) is on when its token is set
-        from bot.channels.telegram.web import setup as setup_telegram
-
-        setup_telegram(app, RUNTIME, settings)
-    if settings.wecom_corp_id:  # WeCom (commissioners) is on when its corp id is set
-        from bot.channels.wecom.web import setup as setup_wecom
-
-        setup_wecom(app, RUNTIME, settings)
+    for channel in channels:
+        channel.setup(app, CHANNEL_DEPS)
     return app

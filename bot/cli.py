@@ -24,7 +24,11 @@ from bot.config import ConfigError, Settings, load_settings
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
-    return load_settings(config_file=getattr(args, "config", None), overrides=overrides)
+    """Core settings, then every channel's section checked by the channel (a bad one stops any
+    command, naming the setting, as a bad core setting does)."""
+    from bot.channels import registry
+
+    return registry.check(load_settings(config_file=getattr(args, "config", None), overrides=overrides))
 
 
 def _texts_from(args_text: list[str], stdin: TextIO) -> Iterator[tuple[int, str | None, str | None]]:

@@ -258,11 +258,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.delivery import DeliveryRuntime
     from bot.jobs import run_jobs_once
-    from bot.runtime import Runtime
 
     async def once() -> dict[str, Any]:
-        runtime = await Runtime.start(settings)
+        # Delivery only: every configured channel's notifiers, no NLU or knowledge base to load.
+        runtime = await DeliveryRuntime.start(settings)
         try:
             report = await run_jobs_once(runtime)
             stats = await runtime.dispatcher.run_once()

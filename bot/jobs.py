@@ -1,5 +1,6 @@
-"""Background work of a running qibot: the outbox dispatcher and the periodic service jobs
-(escalation of unaccepted cases, rating reminders, closing unrated cases). Each job is safe to
+"""Background work of a running qibot: the periodic service jobs (escalation of unaccepted
+cases, rating reminders, closing unrated cases), in ``qibot serve`` or once by ``qibot jobs``;
+they need only the delivery-side runtime (no NLU, no knowledge base). Each job is safe to
 run in several workers at once: it changes rows under the same conditions it selects them by,
 and its notifications carry de-duplication keys."""
 
@@ -9,7 +10,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from bot.runtime import Runtime
+from bot.delivery import DeliveryRuntime
 from bot.services import escalation, ratings
 from bot.storage.db import transaction
 
@@ -23,9 +24,9 @@ class JobReport:
     closed: int = 0
 
 
-async def run_jobs_once(runtime: Runtime) -> JobReport:
+async def run_jobs_once(runtime: DeliveryRuntime) -> JobReport:
     policy = runtime.policy
-    now = runtime.dialogue.clock()
+    now = runtime.now()
     report = JobReport()
     async with transaction(runtime.sessions) as session:
         report.escalated = await escalation.escalate_unaccepted(session, policy.calendar, policy.escalation_hours, now)
@@ -38,7 +39,7 @@ async def run_jobs_once(runtime: Runtime) -> JobReport:
     return report
 
 
-async def run_jobs_forever(runtime: Runtime, interval: float = 60.0) -> None:
+async def run_jobs_forever(runtime: DeliveryRuntime, interval: float = 60.0) -> None:
     while True:
         try:
             await run_jobs_once(runtime)

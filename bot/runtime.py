@@ -1,7 +1,9 @@
-"""Everything a running qibot holds: database, NLU, knowledge base, dialogue engine.
+"""Everything a running qibot holds: database, NLU, knowledge base, dialogue engine, and the
+notifiers of every configured channel.
 
 Built once per process by ``qibot serve`` and ``qibot chat`` (and by tests), so both front ends
-talk to the very same engine and database.
+talk to the very same engine and database. It is the :class:`~bot.delivery.DeliveryRuntime`
+(what ``qibot jobs`` uses on its own) plus the dialogue.
 """
 
 from __future__ import annotations
@@ -9,20 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
+from bot.channels import registry
+from bot.channels.base import Channel, ChannelDeps
 from bot.config import Settings
+from bot.delivery import DeliveryRuntime, open_core
 from bot.dialogue.engine import DialogueEngine, NluPort
-from bot.notify.dispatcher import OutboxDispatcher
-from bot.notify.local import ConsoleNotifier, LogNotifier, TerminalNotifier
 from bot.services.knowledge import KnowledgeService
 from bot.services.limits import Limiter
-from bot.services.policy import ServicePolicy
-from bot.storage import db
 from handlers.registry import default_handlers
 from handlers.texts import load_texts
 from intents.classifier import Nlu
@@ -32,15 +32,10 @@ T = TypeVar("T")
 
 
 @dataclass
-class Runtime:
-    settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+class Runtime(DeliveryRuntime):
     nlu: NluPort
     knowledge: KnowledgeService
     dialogue: DialogueEngine
-    policy: ServicePolicy
-    dispatcher: OutboxDispatcher
     limits: Limiter | None = None
 
     @classmethod
@@ -51,14 +46,16 @@ class Runtime:
         migrate: bool = True,
         nlu: NluPort | None = None,
         knowledge: KnowledgeService | None = None,
+        channels: Sequence[Channel] | None = None,
     ) -> Runtime:
         """Migrate the schema, then load the NLU and the knowledge base in worker threads
-        (both are CPU-bound and independent). Tests pass already-loaded ones to stay fast."""
+        (both are CPU-bound and independent). Tests pass already-loaded ones to stay fast.
+        ``channels``: the instances whose notifiers to register (the app passes the ones it
+        mounted); by default every configured one."""
         started = time.perf_counter()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        url = settings.effective_database_url
-        if migrate:
-            await db.upgrade(url)
+        if channels is None:
+            channels = registry.configured(settings)  # a bad channel setting fails before the long load
+        engine, sessions, policy, dispatcher = await open_core(settings, migrate)
         if nlu is None or knowledge is None:
             loaded_nlu, loaded_knowledge = await asyncio.gather(
                 asyncio.to_thread(Nlu.load, settings.cache_dir) if nlu is None else _ready(nlu),
@@ -67,20 +64,9 @@ class Runtime:
                 else _ready(knowledge),
             )
             nlu, knowledge = loaded_nlu, loaded_knowledge
-        engine = db.create_engine(url, echo=settings.sql_echo)
-        sessions = db.session_factory(engine)
-        policy = ServicePolicy.from_settings(settings)
         limits = Limiter(settings, sessions=sessions)
         if limits.backend == "redis" and not await limits.ping():
             log.warning("QIBOT_REDIS_URL: Redis does not answer; rates are counted per process until it does")
-        year = datetime.now(policy.calendar.tz).year
-        if not policy.calendar.covers(year):
-            log.warning(
-                "the working calendar lists no public holidays for %d: install them in %s "
-                "(or QIBOT_CALENDAR_FILE); see README, 'Working calendar'",
-                year,
-                settings.calendar_file or settings.data_dir / "calendar.yaml",
-            )
         dialogue = DialogueEngine(
             sessions,
             nlu,
@@ -91,16 +77,24 @@ class Runtime:
             max_message_chars=settings.max_message_chars,
             limits=limits,
         )
-        notifiers = (ConsoleNotifier(), LogNotifier(), TerminalNotifier())
-        dispatcher = OutboxDispatcher(sessions, {n.channel: n for n in notifiers})
         dialogue.on_commit = dispatcher.wakeup.set
+        runtime = cls(settings, engine, sessions, policy, dispatcher, nlu, knowledge, dialogue, limits)
+        await runtime.open_channels(channels)
         log.info("runtime ready in %.2fs (%d knowledge entries)", time.perf_counter() - started, len(knowledge.kb))
-        return cls(settings, engine, sessions, nlu, knowledge, dialogue, policy, dispatcher, limits)
+        return runtime
+
+    def now(self) -> datetime:
+        return self.dialogue.clock()  # the engine's clock, which tests move
+
+    def channel_deps(self, settings: Settings | None = None) -> ChannelDeps:
+        return ChannelDeps(settings=settings or self.settings, sessions=self.sessions, policy=self.policy,
+                           wake=self.dispatcher.wakeup.set, clock=self.now, dialogue=self.dialogue,
+                           limits=self.limits)
 
     async def close(self) -> None:
         if self.limits is not None:
             await self.limits.close()  # stores the last refusal counters while the database is open
-        await self.engine.dispose()
+        await super().close()
 
 
 async def _ready(value: T) -> T:

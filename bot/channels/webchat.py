@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.channels import edge
+from bot.channels.base import ChannelDeps
 from bot.channels.websession import SessionIds, gives_personal_data, move_identity
 from bot.config import Settings
 from bot.messages import InboundMessage, Reply, TurnResult
@@ -215,18 +216,15 @@ def _parse_outgoing(payload: Any) -> tuple[str, str | None]:
     return text, message_id
 
 
-def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings) -> None:
+def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Settings) -> WebChatHub:
+    """Mount the page and its API. Returns the hub of open pages, which the channel's notifier
+    pushes through: it exists only in this process (:mod:`bot.channels.webchat_channel`)."""
     hub = WebChatHub()
     app[HUB] = hub
     trusted = parse_networks(settings.trusted_proxies)
 
-    async def register_notifier(app: web.Application) -> None:
-        app[runtime_key].dispatcher.register(WebChatNotifier(hub))
-
-    app.on_startup.append(register_notifier)
-
     async def load_session_ids(app: web.Application) -> None:
-        app[SESSION_IDS] = await SessionIds.load(app[runtime_key].sessions)
+        app[SESSION_IDS] = await SessionIds.load(app[deps_key].sessions)
 
     app.on_startup.append(load_session_ids)
 
@@ -234,7 +232,7 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
         """A new session id (and its user id) for a visitor who just gave personal data; None
         when there is no conversation to move yet (see :mod:`bot.channels.websession`)."""
         token = request.app[SESSION_IDS].issue()
-        moved = await move_identity(request.app[runtime_key].sessions, CHANNEL, user_id, user_id_for(token))
+        moved = await move_identity(request.app[deps_key].sessions, CHANNEL, user_id, user_id_for(token))
         return (token, user_id_for(token)) if moved else None
 
     async def close_sockets(app: web.Application) -> None:
@@ -263,28 +261,27 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
         token = _session_token(request)
         new_token = token is None
         token = token or request.app[SESSION_IDS].issue()
-        runtime = request.app[runtime_key]
+        deps = request.app[deps_key]
         user_id = user_id_for(token)
-        result = await runtime.dialogue.handle(
+        result = await deps.require_dialogue().handle(
             InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id,
                            client_ip=_client_ip(request, trusted))
         )
         if not new_token and gives_personal_data(text) and (rotated := await rotate(request, user_id)):
             (token, user_id), new_token = rotated, True  # the response sets the new cookie
-        script, live_state = await visitor_state(runtime, user_id)
+        script, live_state = await visitor_state(deps, user_id)
         response = web.json_response(_result_json(result, message_id, script, live_state))
         if new_token:
             _set_cookie(response, token, settings)
         return response
 
-    async def visitor_state(runtime: Any, user_id: str) -> tuple[str, dict[str, Any] | None]:
+    async def visitor_state(deps: ChannelDeps, user_id: str) -> tuple[str, dict[str, Any] | None]:
         """The visitor's script (for button labels) and live handoff, after a turn."""
-        async with transaction(runtime.sessions) as session:
+        async with transaction(deps.sessions) as session:
             identity = await identities.find(session, CHANNEL, user_id)
             if identity is None:
                 return "hans", None
-            return identity.script, await _live_json(
-                session, identity.id, runtime.dialogue.clock(), runtime.policy.calendar)
+            return identity.script, await _live_json(session, identity.id, deps.clock(), deps.policy.calendar)
 
     page_settings = {
         "max_chars": settings.max_message_chars,
@@ -298,21 +295,21 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
         not type), the settings the page shows, the transcript with each reply's kind and
         choices, and the live handoff if one is on."""
         token = _session_token(request)
-        runtime = request.app[runtime_key]
+        deps = request.app[deps_key]
         messages: list[message_log.LoggedMessage] = []
         script, language, live_state = "hans", "zh", None
         if token is not None:
-            async with transaction(runtime.sessions) as session:
+            async with transaction(deps.sessions) as session:
                 identity = await identities.find(session, CHANNEL, user_id_for(token))
                 if identity is not None:
                     script, language = identity.script, identity.language
                     messages = await message_log.transcript(session, identity.id)
-                    now = runtime.dialogue.clock()
-                    live_state = await _live_json(session, identity.id, now, runtime.policy.calendar)
+                    now = deps.clock()
+                    live_state = await _live_json(session, identity.id, now, deps.policy.calendar)
                     # Held notices are in the transcript shown now: delivered, not handed over
                     # again with the answer to the next message.
                     await outbox.take_held(session, identity.id, now)
-        texts = runtime.dialogue.texts
+        texts = deps.require_dialogue().texts
         welcome = Reply(
             to_script(texts.render("welcome", language), script),
             tuple(to_script(c, script) for c in texts.render("menu_choices", language).split("|")),
@@ -356,15 +353,16 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=settings.max_body_bytes)
         await ws.prepare(request)
         edge.mark_upgraded(request, ws)
-        limits, address = request.app[runtime_key].limits, _client_ip(request, trusted)
+        deps = request.app[deps_key]
+        limits, address = deps.limits, _client_ip(request, trusted)
         ticket = await limits.acquire_connection(CHANNEL, address, user_id) if limits is not None else None
         if isinstance(ticket, Refusal):  # too many sockets from this address or session: say so, close
-            text = request.app[runtime_key].dialogue.texts.render(ticket.text_key, **ticket.values)
+            text = deps.require_dialogue().texts.render(ticket.text_key, **ticket.values)
             await ws.send_json({"type": "error", "error": text})
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many connections")
             return ws
         hub.add(user_id, ws)
-        dialogue = request.app[runtime_key].dialogue
+        dialogue = deps.require_dialogue()
         try:
             async for frame in ws:
                 if frame.type != WSMsgType.TEXT:
@@ -390,7 +388,7 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
                         hub.discard(user_id, ws)
                         old_user_id, (new_token, user_id) = user_id, rotated
                         hub.add(user_id, ws)
-                    script, live_state = await visitor_state(request.app[runtime_key], user_id)
+                    script, live_state = await visitor_state(deps, user_id)
                     await ws.send_json(_result_json(result, message_id, script, live_state))
                     if rotated is not None:
                         await ws.send_json({"type": "session", "ticket": request.app[SESSION_IDS].ticket(
@@ -413,3 +411,4 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
     app.router.add_get("/api/chat/history", history)
     app.router.add_get("/api/chat/ws", websocket)
     app.router.add_static("/static/", STATIC_DIR, show_index=False)
+    return hub

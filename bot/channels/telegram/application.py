@@ -31,25 +31,26 @@ from bot.channels.telegram.common import Deps, log
 from bot.channels.telegram.link import LinkCommands
 from bot.channels.telegram.messages import TextMessages
 from bot.channels.telegram.render import say
-from bot.config import Settings
+from bot.channels.telegram.settings import TelegramSettings
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 
-def build_application(settings: Settings, deps: Deps) -> TelegramApp:
-    base = settings.telegram_api_base_url.rstrip("/")
+def build_application(config: TelegramSettings, deps: Deps) -> TelegramApp:
+    base = config.api_base_url.rstrip("/")
     builder = (
         ApplicationBuilder()
-        .token(settings.telegram_token)
+        .token(config.token)
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
         .rate_limiter(AIORateLimiter())
     )
-    if settings.telegram_mode == "webhook":
+    if config.mode == "webhook":
         builder = builder.updater(None)
     application: TelegramApp = builder.build()
     register_handlers(application, deps)
     return application
+
 
 
 def register_handlers(application: TelegramApp, deps: Deps) -> None:

@@ -1,5 +1,6 @@
-"""Wiring the Telegram channel into the aiohttp app: the webhook route, the Application's
-lifetime (started and stopped with the app), and the notifier registered with the dispatcher.
+"""Wiring the Telegram channel into the aiohttp app: the webhook route and the Application's
+lifetime (started and stopped with the app). The notifier is not built here
+(:mod:`bot.channels.telegram.channel`): every delivering process builds it, serving or not.
 
 The webhook answers 403 unless ``X-Telegram-Bot-Api-Secret-Token`` equals the configured secret
 (compared in constant time): the URL alone is not a secret, it sits in proxy logs. Telegram
@@ -17,21 +18,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from aiohttp import web
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 
 from bot.channels import edge
+from bot.channels.base import ChannelDeps
 from bot.channels.telegram.application import TelegramApp, build_application
 from bot.channels.telegram.common import Deps, log
-from bot.channels.telegram.notifier import TelegramNotifier
-from bot.config import Settings
+from bot.channels.telegram.settings import TelegramSettings
+from bot.channels.telegram.tokenlog import quiet_token_logging
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_PATH = "/telegram/webhook"
@@ -62,14 +62,15 @@ class RecentIds:
 class TelegramChannel:
     """The running channel: the Application once it has started (None before)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, config: TelegramSettings, public_url: str = "") -> None:
+        self.config = config
+        self.public_url = public_url
         self.application: TelegramApp | None = None
         self.seen = RecentIds()
 
     async def webhook(self, request: web.Request) -> web.StreamResponse:
         given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode("utf-8", "replace"), self.settings.telegram_secret_token.encode()):
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), self.config.secret_token.encode()):
             log.warning("telegram webhook: missing or wrong secret token (from %s)", request.remote)
             return web.json_response({"error": "forbidden"}, status=403)
         application = self.application
@@ -93,19 +94,18 @@ class TelegramChannel:
             raise
         return web.Response(status=200)
 
-    async def start(self, application: TelegramApp, on_ready: Callable[[TelegramApp], None]) -> None:
+    async def start(self, application: TelegramApp) -> None:
         """Initialise (``getMe``), then set the webhook or start polling."""
-        settings = self.settings
+        config = self.config
         await application.initialize()
-        on_ready(application)
-        if settings.telegram_mode == "polling":
+        if config.mode == "polling":
             await application.bot.delete_webhook()
             assert application.updater is not None
             await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
             await application.start()
-        elif settings.public_url:
+        elif self.public_url:
             await application.bot.set_webhook(
-                url=settings.public_url.rstrip("/") + WEBHOOK_PATH, secret_token=settings.telegram_secret_token,
+                url=self.public_url.rstrip("/") + WEBHOOK_PATH, secret_token=config.secret_token,
                 allowed_updates=ALLOWED_UPDATES,
             )
         else:
@@ -124,34 +124,30 @@ class TelegramChannel:
 CHANNEL = web.AppKey("telegram_channel", TelegramChannel)
 
 
-def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings) -> None:
-    channel = TelegramChannel(settings)
+def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], config: TelegramSettings,
+          public_url: str = "") -> None:
+    """Mount the webhook (in webhook mode) and run the Application while the app runs. Commands
+    and enterprise chats need the dialogue engine, so this is for the serving process only."""
+    channel = TelegramChannel(config, public_url)
     app[CHANNEL] = channel
-    quiet_token_logging(settings.telegram_token)
+    quiet_token_logging(config.token)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        runtime = app[runtime_key]
-        deps = Deps(
-            sessions=runtime.sessions, dialogue=runtime.dialogue, wake=runtime.dispatcher.wakeup.set,
-            clock=runtime.dialogue.clock, tz=runtime.policy.calendar.tz, public_url=settings.public_url,
-            share_personal_data=settings.telegram_share_personal_data,
-            enterprise_chat=settings.telegram_enterprise_chat,
+        deps = app[deps_key]
+        handlers = Deps(
+            sessions=deps.sessions, dialogue=deps.require_dialogue(), wake=deps.wake, clock=deps.clock,
+            tz=deps.policy.calendar.tz, public_url=deps.settings.public_url,
+            share_personal_data=config.share_personal_data, enterprise_chat=config.enterprise_chat,
         )
-        application = build_application(settings, deps)
-
-        def on_ready(ready: TelegramApp) -> None:
-            runtime.dispatcher.register(TelegramNotifier(
-                ready.bot, share_personal_data=settings.telegram_share_personal_data, public_url=settings.public_url,
-            ))
-
+        application = build_application(config, handlers)
         retry: asyncio.Task[None] | None = None
         try:
-            await channel.start(application, on_ready)
+            await channel.start(application)
         except InvalidToken:
             log.error("telegram: the API refused QIBOT_TELEGRAM_TOKEN; the channel stays off")
         except (TelegramError, OSError) as exc:
             log.warning("telegram: cannot reach the Bot API (%s); retrying in the background", type(exc).__name__)
-            retry = asyncio.create_task(_keep_trying(channel, application, on_ready), name="telegram-start")
+            retry = asyncio.create_task(_keep_trying(channel, application), name="telegram-start")
         yield
         if retry is not None:
             retry.cancel()
@@ -160,17 +156,16 @@ def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings
         await channel.stop(application)
 
     app.cleanup_ctx.append(lifetime)
-    if settings.telegram_mode == "webhook":
+    if config.mode == "webhook":
         app.router.add_post(WEBHOOK_PATH, channel.webhook)
 
 
-async def _keep_trying(channel: TelegramChannel, application: TelegramApp,
-                       on_ready: Callable[[TelegramApp], None]) -> None:
+async def _keep_trying(channel: TelegramChannel, application: TelegramApp) -> None:
     delay, longest = RETRY_START
     while True:
         await asyncio.sleep(delay)
         try:
-            await channel.start(application, on_ready)
+            await channel.start(application)
             log.info("telegram: channel started")
             return
         except InvalidToken:
@@ -179,27 +174,3 @@ async def _keep_trying(channel: TelegramChannel, application: TelegramApp,
         except (TelegramError, OSError) as exc:
             log.warning("telegram: still cannot reach the Bot API (%s)", type(exc).__name__)
             delay = min(delay * 2, longest)
-
-
-class _Scrub(logging.Filter):
-    """Replaces the token in a record's message, should one get through at any level."""
-
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "<telegram-token>"), None
-        return True
-
-
-def quiet_token_logging(token: str) -> None:
-    """httpx logs every request URL at INFO, and a Bot API URL contains the token: its records
-    (and httpcore's) are kept at WARNING and above, and scrubbed of the token in any case."""
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.WARNING)
-        if not any(isinstance(f, _Scrub) and f.secret == token for f in logger.filters):
-            logger.addFilter(_Scrub(token))

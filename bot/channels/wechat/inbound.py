@@ -25,28 +25,25 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from wechatpy.exceptions import InvalidAppIdException
 
+from bot.channels.base import ChannelDeps
 from bot.channels.replay import ReplayGuard, Seen
 from bot.channels.wechat import store
 from bot.channels.wechat.callback import CHANNEL, Callback, parse_xml, to_callback
 from bot.channels.wechat.crypto import CallbackCrypto, CallbackRejected
 from bot.channels.wechat.menu import Menu, default_menu
-from bot.channels.wechat.notifier import HoldingNotifier, WeChatNotifier
 from bot.channels.wechat.render import format_replies, push_parts, split_text, text_reply
-from bot.config import Settings
+from bot.channels.wechat.settings import WeChatSettings
 from bot.messages import TurnResult
 from bot.privacy import redact
 from bot.services import identities, outbox
 from bot.storage.db import transaction
 from bot.storage.types import utcnow
-
-if TYPE_CHECKING:  # the runtime imports everything; the channel only uses what it holds
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -67,23 +64,21 @@ class _Turn:
 class WeChatChannel:
     """The input half of the channel, for one process."""
 
-    def __init__(self, settings: Settings, runtime: Runtime, *, menu: Menu | None = None,
+    def __init__(self, deps: ChannelDeps, config: WeChatSettings, *, menu: Menu | None = None,
                  crypto: CallbackCrypto | None = None) -> None:
-        self.settings = settings
-        self.runtime = runtime
-        self.mode = settings.wechat_effective_mode
-        self.budget = settings.wechat_reply_budget
-        self.tappable = settings.wechat_tappable_choices
-        self.max_body = min(MAX_BODY, settings.max_body_bytes)
+        self.deps = deps
+        self.dialogue = deps.require_dialogue()
+        self.mode = config.mode
+        self.budget = config.reply_budget
+        self.tappable = config.tappable_choices
+        self.max_body = min(MAX_BODY, deps.settings.max_body_bytes)
         self.menu = menu or default_menu()
-        self.crypto = crypto or CallbackCrypto(
-            settings.wechat_token, settings.wechat_app_id, settings.wechat_aes_key,
-            window=settings.wechat_timestamp_window,
-        )
+        self.crypto = crypto or CallbackCrypto(config.token, config.app_id, config.aes_key,
+                                               window=config.timestamp_window)
         self._turns: dict[str, _Turn] = {}
         self._background: set[asyncio.Task[None]] = set()
         # The plaintext signature does not cover the body: a signed URL must not carry a second one.
-        self.replay = ReplayGuard.from_settings(settings, runtime.sessions, settings.wechat_timestamp_window)
+        self.replay = ReplayGuard.from_settings(deps.settings, deps.sessions, config.timestamp_window)
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -109,7 +104,7 @@ class WeChatChannel:
         except InvalidAppIdException:
             return _refused(request, 403, "message for another AppID")
         if callback.subscribed is not None:
-            async with transaction(self.runtime.sessions) as session:
+            async with transaction(self.deps.sessions) as session:
                 await store.set_subscribed(session, callback.openid, callback.subscribed)
         if callback.inbound is None:
             return web.Response(text=SUCCESS, content_type="text/plain")
@@ -174,7 +169,7 @@ class WeChatChannel:
         key = callback.key
         turn = self._turns.get(key)
         if turn is None:
-            turn = _Turn(asyncio.create_task(self.runtime.dialogue.handle(callback.inbound)))
+            turn = _Turn(asyncio.create_task(self.dialogue.handle(callback.inbound)))
             self._turns[key] = turn
             turn.task.add_done_callback(partial(self._settled, key, turn))
         elif turn.late:
@@ -191,7 +186,7 @@ class WeChatChannel:
             return None
         result = turn.task.result()
         if result.duplicate and result.replies:
-            async with transaction(self.runtime.sessions) as session:
+            async with transaction(self.deps.sessions) as session:
                 if await store.claim(session, key, "passive", utcnow()) == "push":
                     return None
         return await self._passive(callback, result)
@@ -215,7 +210,7 @@ class WeChatChannel:
             result = await self._finish(callback, turn.task)
             text, choices = push_parts(result.replies, tappable=self.tappable)
             if text:
-                async with transaction(self.runtime.sessions) as session:
+                async with transaction(self.deps.sessions) as session:
                     won = await store.claim(session, key, "push", utcnow()) == "push"
                 if won:
                     await self._enqueue(callback, text, "wechat-late", choices)
@@ -237,7 +232,7 @@ class WeChatChannel:
             except Exception as exc:
                 log.warning("wechat: late turn for %s failed, again in %.0fs: %s", callback.key, delay, _masked(exc))
             await asyncio.sleep(delay)
-            task = asyncio.create_task(self.runtime.dialogue.handle(callback.inbound))
+            task = asyncio.create_task(self.dialogue.handle(callback.inbound))
         return await task
 
     async def _enqueue(self, callback: Callback, text: str, prefix: str, choices: tuple[str, ...] = ()) -> None:
@@ -245,7 +240,7 @@ class WeChatChannel:
         payload: dict[str, Any] = {"text": text, "rendered": True}
         if choices:  # sent as a menu message by the notifier
             payload["choices"] = list(choices)
-        async with transaction(self.runtime.sessions) as session:
+        async with transaction(self.deps.sessions) as session:
             identity = await identities.find(session, CHANNEL, callback.openid)
             await outbox.enqueue(
                 session,
@@ -257,7 +252,7 @@ class WeChatChannel:
                 identity_id=identity.id if identity else None,
                 dedup_key=store.dedup_key(prefix, callback.key),
             )
-        self.runtime.dispatcher.wakeup.set()
+        self.deps.wake()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -284,43 +279,32 @@ def _refused(request: web.Request, status: int, reason: str) -> web.Response:
 CHANNEL_KEY = web.AppKey("wechat_channel", WeChatChannel)
 
 
-def plaintext_mode_warning(settings: Settings) -> str | None:
+def plaintext_mode_warning(config: WeChatSettings, public_url: str) -> str | None:
     """The start-up warning for a public deployment that accepts plaintext callbacks: their
     signature does not cover the body, so safe mode (encrypted only) is the recommended mode;
     replays are refused either way (:mod:`bot.channels.replay`)."""
-    mode = settings.wechat_effective_mode
-    host = (urlsplit(settings.public_url).hostname or "").lower()
+    mode = config.mode
+    host = (urlsplit(public_url).hostname or "").lower()
     if mode == "safe" or not host or host in ("localhost", "127.0.0.1", "::1"):
         return None
     return (f"wechat: QIBOT_WECHAT_MODE={mode} on {host}: plaintext callbacks are signed without their body; "
             "use safe mode (安全模式: an EncodingAESKey and QIBOT_WECHAT_MODE=safe) in production")
 
 
-def setup(app: web.Application, runtime_key: web.AppKey[Runtime], settings: Settings) -> None:
-    """Mount ``/wechat`` and, once the runtime is up, build the channel, the API client and the
-    notifier (registered with the runtime's outbox dispatcher)."""
+def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], config: WeChatSettings) -> None:
+    """Mount ``/wechat``; once the app has started, the channel answers callbacks with the
+    dialogue engine. Its notifier is not built here (:mod:`bot.channels.wechat.channel`): every
+    delivering process builds it, serving or not."""
 
     async def wechat_ctx(app: web.Application) -> AsyncIterator[None]:
-        runtime = app[runtime_key]
-        channel = WeChatChannel(settings, runtime)
+        deps = app[deps_key]
+        channel = WeChatChannel(deps, config)
         app[CHANNEL_KEY] = channel
-        if warning := plaintext_mode_warning(settings):
+        if warning := plaintext_mode_warning(config, deps.settings.public_url):
             log.warning(warning)
-        notifier = None
-        if settings.wechat_app_id:
-            notifier = WeChatNotifier.from_settings(settings, runtime.sessions)
-            runtime.dispatcher.register(notifier)
-        else:
-            log.warning("wechat: no QIBOT_WECHAT_APP_ID, so no customer-service pushes: late answers wait for "
-                        "the user's next message")
-            # Marked held at once, so the user's next message hands them over (left pending they
-            # would wait for a notifier that never comes).
-            runtime.dispatcher.register(HoldingNotifier())
         yield
         await channel.drain()
         await channel.replay.close()
-        if notifier is not None:
-            await notifier.close()
 
     async def get(request: web.Request) -> web.Response:
         return await request.app[CHANNEL_KEY].verify_url(request)

@@ -32,8 +32,8 @@ from bot.channels.wechat.api import (
 )
 from bot.channels.wechat.callback import CHANNEL
 from bot.channels.wechat.render import MENU_HEAD_BYTES, menu_message, split_text, with_choices
+from bot.channels.wechat.settings import WeChatSettings
 from bot.channels.wechat.token import TokenUnavailable
-from bot.config import Settings
 from bot.notify.base import Delivery, Notification, NotifierUnavailable
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity
@@ -72,11 +72,11 @@ class WeChatNotifier:
         self.tappable = tappable
 
     @classmethod
-    def from_settings(cls, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> WeChatNotifier:
+    def from_config(cls, config: WeChatSettings, sessions: async_sessionmaker[AsyncSession]) -> WeChatNotifier:
         """The notifier for a configured account (needs QIBOT_WECHAT_APP_ID and _APP_SECRET);
         ``close()`` it when done."""
-        api = WeChatApi(settings.wechat_api_base_url, settings.wechat_app_id, settings.wechat_app_secret, sessions)
-        return cls(api, sessions, tappable=settings.wechat_tappable_choices)
+        api = WeChatApi(config.api_base_url, config.app_id, config.app_secret, sessions)
+        return cls(api, sessions, tappable=config.tappable_choices)
 
     async def close(self) -> None:
         await self.api.close()

@@ -1,4 +1,5 @@
-"""Wiring WeCom into the aiohttp app: ``GET/POST /wecom/callback`` and the notifiers.
+"""Wiring WeCom into the aiohttp app: ``GET/POST /wecom/callback``. The notifiers are not built
+here (:mod:`bot.channels.wecom.channel`): every delivering process builds them, serving or not.
 
 ``GET`` is the URL check (decrypt ``echostr``, answer its plaintext). ``POST`` is always
 encrypted; a body over ``max_body_bytes`` gets 413, a bad signature or stale timestamp 403,
@@ -11,17 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
+from bot.channels.base import ChannelDeps
 from bot.channels.replay import ReplayGuard, Seen
-from bot.channels.wecom.api import WeComApi
 from bot.channels.wecom.commands import Deps, WeComDesk
 from bot.channels.wecom.crypto import CallbackRejected, WeComCrypto
 from bot.channels.wecom.inbound import parse_xml, reply_xml, to_message
-from bot.channels.wecom.notifier import RobotNotifier, TokenBucket, WeComNotifier
-from bot.config import Settings
+from bot.channels.wecom.settings import WeComSettings
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +28,13 @@ CALLBACK_PATH = "/wecom/callback"
 
 
 class WeComChannel:
-    """What the routes need; ``desk`` and ``api`` exist while the app runs."""
+    """What the routes need; ``desk`` exists while the app runs."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.crypto = WeComCrypto(settings.wecom_token, settings.wecom_aes_key, settings.wecom_corp_id)
-        self.bucket = TokenBucket()
+    def __init__(self, config: WeComSettings, max_body_bytes: int) -> None:
+        self.config = config
+        self.max_body_bytes = max_body_bytes
+        self.crypto = WeComCrypto(config.token, config.aes_key, config.corp_id)
         self.desk: WeComDesk | None = None
-        self.api: WeComApi | None = None
         self.replay: ReplayGuard | None = None  # with the runtime's database
 
     async def verify(self, request: web.Request) -> web.Response:
@@ -50,7 +48,7 @@ class WeComChannel:
         return web.Response(text=plain)
 
     async def receive(self, request: web.Request) -> web.Response:
-        limit = self.settings.max_body_bytes
+        limit = self.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             return web.Response(status=413, text="too large")
         desk, replay = self.desk, self.replay
@@ -69,7 +67,7 @@ class WeComChannel:
                                       query.get("nonce", ""), raw)
             if seen is Seen.REPLAY:
                 raise CallbackRejected(409, "signature and nonce already used with another body (replay)")
-            message = to_message(parse_xml(inner), self.settings.wecom_agent_id)
+            message = to_message(parse_xml(inner), self.config.agent_id)
         except UnicodeDecodeError:
             log.warning("wecom callback refused: body is not UTF-8")
             return web.Response(status=400, text="refused")
@@ -79,33 +77,25 @@ class WeComChannel:
         answer = await desk.handle(message)
         if not answer:
             return web.Response(text="")  # an empty 200: nothing to say, and no retry
-        reply = reply_xml(message, answer, self.settings.wecom_corp_id)
+        reply = reply_xml(message, answer, self.config.corp_id)
         return web.Response(text=self.crypto.encrypt(reply, query.get("nonce", "")), content_type="application/xml")
 
 
 CHANNEL = web.AppKey("wecom_channel", WeComChannel)
 
 
-def setup(app: web.Application, runtime_key: web.AppKey[Any], settings: Settings) -> None:
-    channel = WeComChannel(settings)
+def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], config: WeComSettings,
+          max_body_bytes: int) -> None:
+    channel = WeComChannel(config, max_body_bytes)
     app[CHANNEL] = channel
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        runtime = app[runtime_key]
-        api = WeComApi(settings.wecom_api_base_url, settings.wecom_corp_id, settings.wecom_secret,
-                       settings.wecom_agent_id, robot_key=settings.wecom_robot_key)
-        channel.api = api
-        channel.replay = ReplayGuard.from_settings(settings, runtime.sessions, channel.crypto.window)
-        channel.desk = WeComDesk(Deps(sessions=runtime.sessions, wake=runtime.dispatcher.wakeup.set,
-                                      clock=runtime.dialogue.clock, tz=runtime.policy.calendar.tz,
-                                      public_url=settings.public_url))
-        team = bool(settings.wecom_robot_key)
-        runtime.dispatcher.register(WeComNotifier(api, runtime.sessions, public_url=settings.public_url, team=team))
-        if team:
-            runtime.dispatcher.register(RobotNotifier(api, channel.bucket))
+        deps = app[deps_key]
+        channel.replay = ReplayGuard.from_settings(deps.settings, deps.sessions, channel.crypto.window)
+        channel.desk = WeComDesk(Deps(sessions=deps.sessions, wake=deps.wake, clock=deps.clock,
+                                      tz=deps.policy.calendar.tz, public_url=deps.settings.public_url))
         yield
-        replay, channel.desk, channel.api, channel.replay = channel.replay, None, None, None
-        await api.close()
+        replay, channel.desk, channel.replay = channel.replay, None, None
         if replay is not None:
             await replay.close()
 

@@ -51,6 +51,23 @@ async def test_a_429_is_retried_later_and_nothing_is_lost(
     assert row.status == "sent"
 
 
+async def test_telegram_unreachable_at_the_first_send_is_retried_later(
+    runtime: Runtime, wang: TelegramUser, fake: FakeTelegram, clock: OffsetClock
+) -> None:
+    """The notifier's bot starts (getMe) at its first send, in whichever process delivers: a
+    failure there is a failed attempt like any other, retried, and the row is not lost."""
+    await add_commissioner(runtime, telegram_chat_id=wang.chat_id)
+    fake.rate_limit("getMe", retry_after=3)
+    number = await new_case(runtime)
+    assert (await runtime.dispatcher.run_once()).retried == 1
+    [row] = await telegram_rows(runtime)
+    assert row.status == "pending" and "Telegram unreachable" in (row.last_error or "")
+    assert delivered(fake, wang.chat_id) == []
+    clock.advance(seconds=6)
+    assert (await runtime.dispatcher.run_once()).sent == 1
+    assert number in delivered(fake, wang.chat_id)[0]["text"]
+
+
 async def test_a_blocked_bot_is_retried_not_dropped(
     runtime: Runtime, wang: TelegramUser, fake: FakeTelegram, clock: OffsetClock
 ) -> None:

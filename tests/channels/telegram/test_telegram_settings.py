@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.channels import registry
+from bot.config import ConfigError, Settings
+from bot.config import load_settings as load_core
 from tests.channels.telegram.telegram_helpers import SECRET, TOKEN
+
+
+def load_settings(environ: dict[str, str]) -> Settings:
+    """What every qibot command does at start: core settings, then each channel's own checks."""
+    return registry.check(load_core(environ=environ))
 
 
 @pytest.mark.parametrize(

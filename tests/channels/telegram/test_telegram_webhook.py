@@ -10,6 +10,8 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.config import load_settings
 from bot.runtime import Runtime
+from bot.services.knowledge import KnowledgeService
+from intents.classifier import Nlu
 from tests.channels.telegram.telegram_helpers import PUBLIC_URL, SECRET, TOKEN, TelegramUser
 from tests.helpers.fakes.telegram_server import FakeTelegram
 
@@ -48,15 +50,20 @@ async def test_a_resent_update_is_processed_once(wang: TelegramUser, fake: FakeT
     assert len(wang.inbox()) == 1
 
 
-async def test_without_a_token_there_is_no_route_and_no_telegram(aiohttp_client: Any, runtime: Runtime,
-                                                                  tmp_path: Any, fake: FakeTelegram) -> None:
+async def test_without_a_token_there_is_no_route_and_no_telegram(aiohttp_client: Any, nlu: Nlu,
+                                                                  knowledge: KnowledgeService, tmp_path: Any,
+                                                                  fake: FakeTelegram) -> None:
     plain = load_settings(environ={"QIBOT_DATA_DIR": str(tmp_path / "plain")})
     assert plain.telegram_token == "" and plain.telegram_api_base_url == "https://api.telegram.org"
-    client = await aiohttp_client(create_app(plain, runtime))
-    response = await client.post("/telegram/webhook", json={"update_id": 1})
-    assert response.status in (404, 405)
-    assert "telegram" not in runtime.dispatcher.notifiers
-    assert fake.calls == []  # not even getMe
+    runtime = await Runtime.start(plain, nlu=nlu, knowledge=knowledge)  # the runtime builds the notifiers
+    try:
+        client = await aiohttp_client(create_app(plain, runtime))
+        response = await client.post("/telegram/webhook", json={"update_id": 1})
+        assert response.status in (404, 405)
+        assert "telegram" not in runtime.dispatcher.notifiers
+        assert fake.calls == []  # not even getMe
+    finally:
+        await runtime.close()
 
 
 async def test_the_token_never_reaches_the_log(wang: TelegramUser, caplog: Any, runtime: Runtime) -> None:

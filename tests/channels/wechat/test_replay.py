@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.channels.wechat.inbound import plaintext_mode_warning
+from bot.channels.wechat.settings import WeChatSettings
 from bot.runtime import Runtime
 from bot.storage.models import MessageLog
 from tests.channels.wechat.wechat_helpers import TOKEN, WeChatServers, client_for, message_xml, signed
@@ -84,7 +85,7 @@ async def test_safe_mode_callbacks_pass_the_guard_too(wechat: WeChatServers, run
 def test_start_warns_about_plaintext_modes_in_production(runtime: Runtime, mode: str, aes: str, public_url: str,
                                                          warned: bool) -> None:
     settings = dataclasses.replace(runtime.settings, wechat_mode=mode, wechat_aes_key=aes, public_url=public_url)
-    warning = plaintext_mode_warning(settings)
+    warning = plaintext_mode_warning(WeChatSettings.parse(settings), settings.public_url)
     assert bool(warning) is warned
     if warning:
         assert "safe" in warning and mode in warning

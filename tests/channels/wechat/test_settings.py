@@ -9,13 +9,16 @@ from typing import Any
 import pytest
 
 from bot.app import create_app
+from bot.channels import registry
+from bot.channels.wechat.settings import WeChatSettings
 from bot.config import ConfigError, load_settings
 from bot.runtime import Runtime
 from tests.channels.wechat.wechat_helpers import AES_KEY
 
 
 def settings_with(tmp_path: Path, **env: str) -> Any:
-    return load_settings(environ={"QIBOT_DATA_DIR": str(tmp_path), **{f"QIBOT_{k.upper()}": v for k, v in env.items()}})
+    return registry.check(load_settings(environ={"QIBOT_DATA_DIR": str(tmp_path),
+                                                 **{f"QIBOT_{k.upper()}": v for k, v in env.items()}}))
 
 
 @pytest.mark.parametrize(
@@ -44,10 +47,10 @@ def test_defaults_and_the_derived_mode(tmp_path: Path) -> None:
     off = settings_with(tmp_path)
     assert (off.wechat_token, off.wechat_reply_budget, off.wechat_timestamp_window) == ("", 4.0, 300)
     assert off.wechat_api_base_url == "https://api.weixin.qq.com"
-    assert settings_with(tmp_path, wechat_token="abc123").wechat_effective_mode == "plain"
+    assert WeChatSettings.parse(settings_with(tmp_path, wechat_token="abc123")).mode == "plain"
     safe = settings_with(tmp_path, wechat_token="abc123", wechat_aes_key=AES_KEY, wechat_app_id="wx1",
                          wechat_app_secret="s", wechat_reply_budget="2.5")
-    assert safe.wechat_effective_mode == "safe" and safe.wechat_reply_budget == 2.5
+    assert WeChatSettings.parse(safe).mode == "safe" and safe.wechat_reply_budget == 2.5
 
 
 async def test_without_a_token_there_is_no_wechat_route(aiohttp_client: Any, runtime: Runtime,

@@ -10,7 +10,6 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot.channels.wecom.api import clip_bytes
-from bot.channels.wecom.web import CHANNEL
 from bot.runtime import Runtime
 from bot.services import outbox
 from bot.storage.db import transaction
@@ -75,7 +74,7 @@ async def test_the_robot_queues_beyond_its_rate_instead_of_dropping(runtime: Run
                                                                    fake: FakeWeCom) -> None:
     clock = OffsetClock()
     runtime.dispatcher.clock = clock.wall
-    bucket = client.server.app[CHANNEL].bucket
+    bucket = runtime.dispatcher.notifiers["wecom_robot"].bucket  # the app's channel registered it
     bucket.clock, bucket._at = clock.mono, clock.mono()
     async with transaction(runtime.sessions) as session:
         for i in range(25):

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.channels import registry
+from bot.config import ConfigError, Settings
+from bot.config import load_settings as load_core
 from tests.channels.wecom.wecom_helpers import AES_KEY, AGENT_ID, CORP_ID, SECRET, TOKEN
 
 FULL = {"QIBOT_WECOM_CORP_ID": CORP_ID, "QIBOT_WECOM_AGENT_ID": AGENT_ID, "QIBOT_WECOM_SECRET": SECRET,
         "QIBOT_WECOM_TOKEN": TOKEN, "QIBOT_WECOM_AES_KEY": AES_KEY}
+
+
+def load_settings(environ: dict[str, str]) -> Settings:
+    """What every qibot command does at start: core settings, then each channel's own checks."""
+    return registry.check(load_core(environ=environ))
 
 
 @pytest.mark.parametrize(
