@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import bindparam, select
@@ -22,6 +23,14 @@ from bot.storage import db
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Outbox
 from tests.flow.conftest import Clock
+
+T = TypeVar("T")
+
+
+async def soon(waiting: Awaitable[T]) -> T:
+    """A bounded wait: a regression fails the test instead of hanging the suite."""
+    async with asyncio.timeout(10):
+        return await waiting
 
 
 @dataclass
@@ -128,13 +137,13 @@ async def test_a_hanging_channel_does_not_delay_another_channels_rows(sqlite_sto
     second = await add(sqlite_store, clock, "telegram", "commissioner")
 
     running = asyncio.create_task(dispatcher.run_once())
-    await slow.started.wait()
-    await second_sent.wait()  # the recipient's rows go in order: the first is recorded by now
+    await soon(slow.started.wait())
+    await soon(second_sent.wait())  # the recipient's rows go in order: the first is recorded by now
     assert (await row(sqlite_store, first)).status == "sent"
     assert (await row(sqlite_store, stuck)).status == "sending"  # still waiting for WeChat
     assert not running.done()
 
-    stats = await running
+    stats = await soon(running)
     assert (stats.sent, stats.retried) == (2, 1)
     assert fast.delivered == [first, second]
     timed_out = await row(sqlite_store, stuck)
@@ -153,14 +162,14 @@ async def test_a_timeout_is_retried_with_backoff_until_staff_rows_die_and_enterp
     staff = await add(sqlite_store, clock, "wecom", "commissioner")
     enterprise = await add(sqlite_store, clock, "wecom", "ent-x", identity_id=enterprise_id, text="您的诉求已受理")
 
-    assert (await dispatcher.run_once()).retried == 2
+    assert (await soon(dispatcher.run_once())).retried == 2
     assert (await row(sqlite_store, staff)).next_attempt_at == clock() + timedelta(seconds=10)
-    assert (await dispatcher.run_once()).handled == 0  # not due yet: no hammering
+    assert (await soon(dispatcher.run_once())).handled == 0  # not due yet: no hammering
     clock.advance(seconds=10)
-    assert (await dispatcher.run_once()).retried == 2
+    assert (await soon(dispatcher.run_once())).retried == 2
     assert (await row(sqlite_store, staff)).next_attempt_at == clock() + timedelta(seconds=20)  # doubled
     clock.advance(seconds=20)
-    last = await dispatcher.run_once()
+    last = await soon(dispatcher.run_once())
     assert (last.dead, last.held) == (1, 1)
     assert slow.calls == 6
     assert (await row(sqlite_store, staff)).status == "dead"
@@ -177,10 +186,10 @@ async def test_a_row_whose_worker_died_mid_send_goes_out_from_another_after_the_
     crashed = OutboxDispatcher(any_store.sessions, {"wechat": dead_worker}, clock=clock, timeout=60, lease=90)
     row_id = await add(any_store, clock, "wechat")
     running = asyncio.create_task(crashed.run_once())
-    await dead_worker.started.wait()
+    await soon(dead_worker.started.wait())
     running.cancel()  # the worker is gone in the middle of the push
     with pytest.raises(asyncio.CancelledError):
-        await running
+        await soon(running)
     assert (await row(any_store, row_id)).status == "sending"
 
     recorder = Recorder("wechat")
@@ -214,7 +223,7 @@ async def test_no_connection_is_held_while_a_notifier_delivers(any_store: Store,
 
     dispatcher = OutboxDispatcher(any_store.sessions, {"wecom": Writing()}, clock=clock)
     row_id = await add(any_store, clock, "wecom")
-    assert (await dispatcher.run_once()).sent == 1
+    assert (await soon(dispatcher.run_once())).sent == 1
     assert seen == [(0, "sending", 1)]  # the claim was committed before the push
     assert (await row(any_store, row_id)).status == "sent"
     async with any_store.sessions() as session:
@@ -249,9 +258,9 @@ async def test_each_channel_has_bounded_concurrency_and_a_recipient_gets_its_row
     dispatcher = OutboxDispatcher(sqlite_store.sessions, {"telegram": Gated()}, clock=clock, concurrency=2)
     rows = {name: [await add(sqlite_store, clock, "telegram", name) for _ in range(3)] for name in ("a", "b", "c")}
     running = asyncio.create_task(dispatcher.run_once())
-    await both_busy.wait()
+    await soon(both_busy.wait())
     release.set()
-    assert (await running).sent == 9
+    assert (await soon(running)).sent == 9
     assert most == 2
     assert order == rows
 
@@ -262,18 +271,18 @@ async def test_the_hand_over_leaves_a_row_being_sent_to_its_sender(any_store: St
     enterprise_id = await identity(any_store, "wechat", "ent-y")
     row_id = await add(any_store, clock, "wechat", "ent-y", identity_id=enterprise_id, text="专员回复")
     failing = Hanging("wechat")
-    await OutboxDispatcher(any_store.sessions, {"wechat": failing}, clock=clock, timeout=0.05).run_once()
+    await soon(OutboxDispatcher(any_store.sessions, {"wechat": failing}, clock=clock, timeout=0.05).run_once())
     assert (await row(any_store, row_id)).last_error  # failing: the hand-over would take it
 
     clock.advance(hours=1)
     pushing = Hanging("wechat")
     running = asyncio.create_task(
         OutboxDispatcher(any_store.sessions, {"wechat": pushing}, clock=clock).run_once())
-    await pushing.started.wait()
+    await soon(pushing.started.wait())
     async with transaction(any_store.sessions) as session:
         assert await outbox.take_held(session, enterprise_id, clock()) == ()
     pushing.never.set()  # the platform answers after all
-    assert (await running).sent == 1
+    assert (await soon(running)).sent == 1
     assert (await row(any_store, row_id)).status == "sent"
 
 
@@ -287,13 +296,13 @@ async def test_a_row_claimed_between_the_hand_overs_look_and_its_update_is_left_
     row_id = await add(sqlite_store, clock, "wechat", "ent-z", identity_id=enterprise_id, text="专员回复")
     pushing = Hanging("wechat")
     running = asyncio.create_task(OutboxDispatcher(sqlite_store.sessions, {"wechat": pushing}, clock=clock).run_once())
-    await pushing.started.wait()
+    await soon(pushing.started.wait())
     monkeypatch.setattr(outbox, "_HELD", select(Outbox).where(Outbox.identity_id == bindparam("identity_id")))
     async with transaction(sqlite_store.sessions) as session:
         assert await outbox.take_held(session, enterprise_id, clock()) == ()
     assert (await row(sqlite_store, row_id)).status == "sending"
     pushing.never.set()
-    assert (await running).sent == 1
+    assert (await soon(running)).sent == 1
 
 
 async def test_two_workers_on_postgresql_deliver_each_row_once(postgres_url: str, clock: Clock) -> None:
