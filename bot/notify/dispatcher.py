@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.notify.base import Delivery, Notification, Notifier
@@ -46,6 +46,25 @@ PENDING, SENDING = "pending", "sending"
 DEFAULT_CONCURRENCY = 4  # deliveries at once per channel
 DEFAULT_TIMEOUT = 15.0  # seconds one delivery may take before it counts as a failed attempt
 LEASE_MARGIN = 60.0  # seconds beyond the timeout before a claim is void: claim and record must commit
+
+
+# Prebuilt, on the table (no ORM bookkeeping): two of these run for every delivery.
+_OUTBOX = Outbox.__table__
+_DUE_ROW = (_OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.status.in_((PENDING, SENDING)),
+            _OUTBOX.c.next_attempt_at <= bindparam("now"))
+_CLAIM_SET = update(_OUTBOX).values(status=SENDING, attempts=_OUTBOX.c.attempts + 1,
+                                    next_attempt_at=bindparam("lease_until")).returning(
+    _OUTBOX.c.id, _OUTBOX.c.channel, _OUTBOX.c.recipient, _OUTBOX.c.kind, _OUTBOX.c.payload, _OUTBOX.c.identity_id,
+    _OUTBOX.c.attempts)
+_CLAIM = _CLAIM_SET.where(*_DUE_ROW)  # SQLite: one writer at a time, and the update re-checks the row
+# PostgreSQL: skip a row another worker (or a hand-over at the user's next contact) has locked.
+_CLAIM_SKIP_LOCKED = _CLAIM_SET.where(
+    *_DUE_ROW,
+    _OUTBOX.c.id == select(_OUTBOX.c.id).where(*_DUE_ROW).with_for_update(skip_locked=True).scalar_subquery(),
+)
+_RECORD_WHERE = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.status == SENDING,
+                                      _OUTBOX.c.attempts == bindparam("claimed_attempts"))
+_RECORD: dict[tuple[str, ...], Update] = {}  # by the columns an outcome sets
 
 
 @dataclass
@@ -215,19 +234,11 @@ class OutboxDispatcher:
 
     async def _claim(self, row_id: int) -> Notification | None:
         now = self.clock()
-        due = (Outbox.id == row_id, Outbox.status.in_((PENDING, SENDING)), Outbox.next_attempt_at <= now)
         async with transaction(self.sessions) as session:
-            where = list(due)  # SQLite: one writer at a time, and the update re-checks the row
-            if session.get_bind().dialect.name == "postgresql":
-                # Skip a row another worker (or a hand-over at the user's next contact) has locked.
-                where.append(Outbox.id == select(Outbox.id).where(*due).with_for_update(skip_locked=True)
-                             .scalar_subquery())
+            postgresql = session.get_bind().dialect.name == "postgresql"
             claimed = (await session.execute(
-                update(Outbox).where(*where)
-                .values(status=SENDING, attempts=Outbox.attempts + 1, next_attempt_at=now + self.lease)
-                .returning(Outbox.id, Outbox.channel, Outbox.recipient, Outbox.kind, Outbox.payload,
-                           Outbox.identity_id, Outbox.attempts)
-                .execution_options(synchronize_session=False)
+                _CLAIM_SKIP_LOCKED if postgresql else _CLAIM,
+                {"row_id": row_id, "now": now, "lease_until": now + self.lease},
             )).one_or_none()
         if claimed is None:  # another worker has it, it was handed over, or it is no longer due
             return None
@@ -276,14 +287,14 @@ class OutboxDispatcher:
 
     async def _record(self, notification: Notification, **values: Any) -> bool:
         """Store the outcome if the row is still this claim; False if it was taken over."""
+        columns = tuple(sorted(values))
+        statement = _RECORD.get(columns)
+        if statement is None:
+            statement = _RECORD[columns] = _RECORD_WHERE.values({c: bindparam(f"new_{c}") for c in columns})
+        params = {f"new_{c}": v for c, v in values.items()}
         async with transaction(self.sessions) as session:
             result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
-                update(Outbox)
-                .where(Outbox.id == notification.id, Outbox.status == SENDING,
-                       Outbox.attempts == notification.attempts)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
+                statement, {"row_id": notification.id, "claimed_attempts": notification.attempts, **params})
         if result.rowcount == 0:
             # Its lease ran out and another worker claimed it, it was handed over, or erased:
             # that one records the row; a second delivery is harmless (notifiers are idempotent).
