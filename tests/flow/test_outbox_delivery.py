@@ -152,6 +152,35 @@ async def test_a_hanging_channel_does_not_delay_another_channels_rows(sqlite_sto
     assert timed_out.next_attempt_at == clock() + timedelta(seconds=10)
 
 
+async def test_the_background_loop_keeps_polling_while_a_delivery_hangs(sqlite_store: Store, clock: Clock) -> None:
+    """``run_forever`` (what ``qibot serve`` runs) does not wait for the deliveries a poll started:
+    a row enqueued while WeChat hangs goes out at the next wake-up."""
+    slow = Hanging("wechat")
+    fast_sent = asyncio.Event()
+
+    class Fast:
+        channel = "console"
+
+        async def deliver(self, notification: Notification) -> Delivery:
+            fast_sent.set()
+            return Delivery.SENT
+
+    dispatcher = OutboxDispatcher(sqlite_store.sessions, {"wechat": slow, "console": Fast()}, clock=clock)
+    stuck = await add(sqlite_store, clock, "wechat")
+    loop = asyncio.create_task(dispatcher.run_forever(interval=3600))
+    try:
+        await soon(slow.started.wait())
+        await add(sqlite_store, clock, "console", "manager")
+        dispatcher.wakeup.set()  # what a committed turn does
+        await soon(fast_sent.wait())
+    finally:
+        loop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await soon(loop)
+    assert slow.calls == 1
+    assert (await row(sqlite_store, stuck)).status == "sending"  # stopped mid-send: due again after its lease
+
+
 async def test_a_timeout_is_retried_with_backoff_until_staff_rows_die_and_enterprise_rows_wait(
     sqlite_store: Store, clock: Clock
 ) -> None:
