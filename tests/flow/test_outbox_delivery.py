@@ -67,14 +67,18 @@ async def any_store(database_url: str) -> AsyncIterator[Store]:
 
 
 class Recorder:
-    """Delivers at once and remembers what it delivered."""
+    """Delivers at once and remembers what it delivered; ``reached`` is set at the ``expect``-th row."""
 
-    def __init__(self, channel: str) -> None:
+    def __init__(self, channel: str, expect: int = 1) -> None:
         self.channel = channel
         self.delivered: list[int] = []
+        self.expect = expect
+        self.reached = asyncio.Event()
 
     async def deliver(self, notification: Notification) -> Delivery:
         self.delivered.append(notification.id)
+        if len(self.delivered) == self.expect:
+            self.reached.set()
         return Delivery.SENT
 
 
@@ -120,16 +124,7 @@ async def identity(store: Store, channel: str, external_id: str) -> int:
 
 async def test_a_hanging_channel_does_not_delay_another_channels_rows(sqlite_store: Store, clock: Clock) -> None:
     slow = Hanging("wechat")
-    fast = Recorder("telegram")
-    second_sent = asyncio.Event()
-
-    async def deliver_fast(notification: Notification) -> Delivery:
-        fast.delivered.append(notification.id)
-        if len(fast.delivered) == 2:
-            second_sent.set()
-        return Delivery.SENT
-
-    fast.deliver = deliver_fast  # type: ignore[method-assign]
+    fast = Recorder("telegram", expect=2)
     dispatcher = OutboxDispatcher(sqlite_store.sessions, {"wechat": slow, "telegram": fast}, clock=clock,
                                   timeout=1.0, policy=RetryPolicy(base_delay=10))
     stuck = await add(sqlite_store, clock, "wechat")
@@ -138,7 +133,7 @@ async def test_a_hanging_channel_does_not_delay_another_channels_rows(sqlite_sto
 
     running = asyncio.create_task(dispatcher.run_once())
     await soon(slow.started.wait())
-    await soon(second_sent.wait())  # the recipient's rows go in order: the first is recorded by now
+    await soon(fast.reached.wait())  # the recipient's rows go in order: the first is recorded by now
     assert (await row(sqlite_store, first)).status == "sent"
     assert (await row(sqlite_store, stuck)).status == "sending"  # still waiting for WeChat
     assert not running.done()
