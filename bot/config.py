@@ -35,6 +35,8 @@ class Settings:
     log_level: str = "INFO"
     public_url: str = ""  # how users reach the service; used in links sent to commissioners
     max_message_chars: int = 2000  # longer messages get a polite "too long" reply (and are kept)
+    outbox_concurrency: int = 4  # deliveries in flight per channel (one at a time per recipient)
+    outbox_timeout: float = 15.0  # seconds a platform may take to accept one notification
     max_body_bytes: int = 64 * 1024  # HTTP request bodies above this get 413
     cookie_secure: bool = False  # set behind HTTPS
     # Who runs the service and how to reach them, shown on the web chat's welcome screen.
@@ -163,6 +165,10 @@ def _validate(settings: Settings) -> None:
             )
     if settings.max_message_chars < 1:
         raise ConfigError("QIBOT_MAX_MESSAGE_CHARS: must be positive")
+    if not 1 <= settings.outbox_concurrency <= 64:
+        raise ConfigError(f"QIBOT_OUTBOX_CONCURRENCY: must be between 1 and 64, got {settings.outbox_concurrency}")
+    if not 0.5 <= settings.outbox_timeout <= 300:
+        raise ConfigError(f"QIBOT_OUTBOX_TIMEOUT: must be between 0.5 and 300 seconds, got {settings.outbox_timeout}")
     for name in ("escalation_hours", "live_idle_minutes", "rating_reminder_hours", "auto_close_days"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"QIBOT_{name.upper()}: must be at least 1")

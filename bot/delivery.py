@@ -96,5 +96,6 @@ async def open_core(
             settings.calendar_file or settings.data_dir / "calendar.yaml",
         )
     notifiers = (ConsoleNotifier(), LogNotifier(), TerminalNotifier())
-    dispatcher = OutboxDispatcher(sessions, {n.channel: n for n in notifiers})
+    dispatcher = OutboxDispatcher(sessions, {n.channel: n for n in notifiers},
+                                  concurrency=settings.outbox_concurrency, timeout=settings.outbox_timeout)
     return engine, sessions, policy, dispatcher

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Reply
@@ -89,27 +89,39 @@ async def message_enterprise(
 
 # Prebuilt: asked on every message. Held rows, and rows whose push keeps failing (no access
 # token, the platform down): the dispatcher retries those with backoff, possibly for hours, while
-# the user is right here. Rows a worker is delivering right now are locked and skipped (PostgreSQL).
+# the user is right here. Rows a worker is delivering right now are ``sending`` (their claim is
+# committed before the push): left to it. On PostgreSQL rows a worker is claiming are skipped too.
+_TAKEABLE = or_(Outbox.status == "held",
+                and_(Outbox.status == "pending", Outbox.attempts > 0, Outbox.last_error.is_not(None)))
 _HELD = (
     select(Outbox)
-    .where(
-        Outbox.identity_id == bindparam("identity_id"),
-        or_(Outbox.status == "held",
-            and_(Outbox.status == "pending", Outbox.attempts > 0, Outbox.last_error.is_not(None))),
-    )
+    .where(Outbox.identity_id == bindparam("identity_id"), _TAKEABLE)
     .order_by(Outbox.id)
     .with_for_update(skip_locked=True)
+)
+# The hand-over itself re-checks the status: on SQLite nothing is locked between the select and
+# this update, and a dispatcher may have claimed a failing row in between (it then pushes it).
+_TAKE = (
+    update(Outbox)
+    .where(Outbox.id.in_(bindparam("ids", expanding=True)), _TAKEABLE)
+    .values(status="sent", sent_at=bindparam("now"))
+    .returning(Outbox.id)
+    .execution_options(synchronize_session="fetch")  # the loaded rows read "sent" too
 )
 
 
 async def take_held(session: AsyncSession, identity_id: int, now: datetime) -> tuple[Reply, ...]:
     """Messages that could not be pushed to this user: handed over now, before the reply to
-    the user's new message, and marked sent. Pending rows the dispatcher has not failed on are
-    left to it (it may be sending them at this very moment); failing ones are taken here."""
+    the user's new message, and marked sent. Pending rows the dispatcher has not failed on, and
+    rows it is sending at this moment, are left to it; failing ones are taken here."""
     rows = (await session.execute(_HELD, {"identity_id": identity_id})).scalars().all()
+    if not rows:
+        return ()
+    taken = set((await session.execute(_TAKE, {"ids": [row.id for row in rows], "now": now})).scalars())
     replies = []
     for row in rows:
-        row.status, row.sent_at = "sent", now
+        if row.id not in taken:
+            continue
         text = str(row.payload.get("text", ""))
         if text:
             # Rendered in the user's script here, once: a channel that already rendered it

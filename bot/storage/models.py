@@ -293,10 +293,12 @@ class Outbox(TimestampMixin, Base):
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identity.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(30))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # pending → sent; or → held (channel cannot push now: delivered at the user's next message);
-    # or → dead after the last retry (kept, logged, visible to operators).
+    # pending → sending (claimed by a dispatcher, being delivered) → sent; or → held (channel
+    # cannot push now: delivered at the user's next message); or → pending again (a retry); or →
+    # dead after the last retry (kept, logged, visible to operators).
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a pending row is due; while ``sending``, the end of the claim's lease (then due again).
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column()

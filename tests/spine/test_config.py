@@ -33,6 +33,8 @@ def test_environment_overrides_toml_and_flags_override_environment(tmp_path: Pat
         ({"QIBOT_COOKIE_SECURE": "perhaps"}, "QIBOT_COOKIE_SECURE"),
         ({"QIBOT_KB_DIR": "/nonexistent/kb"}, "QIBOT_KB_DIR"),
         ({"QIBOT_CONFIG": "/nonexistent/qibot.toml"}, "QIBOT_CONFIG"),
+        ({"QIBOT_OUTBOX_CONCURRENCY": "0"}, "QIBOT_OUTBOX_CONCURRENCY"),
+        ({"QIBOT_OUTBOX_TIMEOUT": "0.01"}, "QIBOT_OUTBOX_TIMEOUT"),
     ],
 )
 def test_a_bad_setting_is_rejected_with_its_name(environ: dict[str, str], named: str) -> None:
