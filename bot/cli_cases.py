@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.privacy import redact
 from bot.services import archive, cases, complaints, demo, linking, matching, staff_actions
 from bot.services.calendar import WorkingCalendar
+from bot.services.case_states import event_name
 from bot.services.cases import CaseError, NoActor
 from bot.services.staff_actions import Request
 from bot.storage import db
@@ -151,7 +152,8 @@ async def _staff_action(session: AsyncSession, args: argparse.Namespace, name: s
     elif result.action == "show" and result.case is not None:
         _print_case(result.case, full=args.full, tz=tz)
     elif result.case is not None:
-        print(f"{result.case.number}：{cases.STATUS_ZH[result.case.status]}（操作人 {_who(result.actor)}）")
+        moved = f"，已转交 {_who(result.target)}" if result.action == "transfer" and result.target else ""
+        print(f"{result.case.number}：{cases.STATUS_ZH[result.case.status]}{moved}（操作人 {_who(result.actor)}）")
     return 0
 
 
@@ -181,7 +183,7 @@ def _print_case(case: ServiceCase, *, full: bool, tz: tzinfo) -> None:
     print("  时间线（北京时间）：")
     for event in case.events:
         text = f"：{mask(event.text)}" if event.text else ""
-        print(f"    {_fmt(event.created_at, tz)}  {event.kind:<20} {event.actor}{text}")
+        print(f"    {_fmt(event.created_at, tz)}  {event_name(event.kind):<8} {event.actor}{text}")
 
 
 # --- complaint, commissioner, demo, jobs ---------------------------------------------------------

@@ -19,16 +19,10 @@ from sqlalchemy.orm import selectinload
 
 from bot.privacy import redact
 from bot.services import cases
+from bot.services.case_states import event_name
 from bot.storage.models import Commissioner, ServiceCase
 from intents.extract import find_case_numbers
 
-_EVENT_ZH = {
-    "created": "提交", "assigned": "指派", "unassigned": "待指派", "accepted": "受理", "replied": "回复企业",
-    "transferred": "转交", "resolved": "办结", "reopened": "重新打开", "escalated": "超时上报",
-    "cancelled": "撤回", "rated": "评价", "live_started": "转人工", "live_message": "企业消息",
-    "live_ended": "结束人工", "low_rating_followup": "低分回访", "closed": "归档",
-    "attachment": "补充材料", "enterprise_message": "企业留言", "note": "内部备注",
-}
 TIMELINE_LINES = 12
 
 
@@ -90,7 +84,7 @@ def case_card(case: ServiceCase, *, tz: tzinfo, personal: bool = False, link: st
         for event in events:
             when = event.created_at.astimezone(tz).strftime("%m-%d %H:%M")
             text = f"：{mask(event.text)[:80]}" if event.text else ""
-            lines.append(f"  {when} {_EVENT_ZH.get(event.kind, event.kind)} {event.actor}{text}")
+            lines.append(f"  {when} {event_name(event.kind)} {event.actor}{text}")
     if link:
         lines.append(f"控制台：{link}")
     return "\n".join(lines)
