@@ -261,3 +261,14 @@ def load_settings(
     _validate(settings)
     return dataclasses.replace(settings, log_level=settings.log_level.upper())
 
+
+def check_aes_key(name: str, key: str) -> None:
+    """A WeChat or WeCom EncodingAESKey is 43 ASCII letters or digits (the platforms' consoles
+    generate it; base64 without its padding). Says which rule a bad one breaks."""
+    if len(key) != 43:
+        raise ConfigError(f"{name}: must be 43 letters or digits, got {len(key)} characters")
+    others = sorted({c for c in key if not (c.isascii() and c.isalnum())})
+    if others:
+        shown = " ".join(repr(c) for c in others[:5])
+        raise ConfigError(f"{name}: must be 43 letters or digits (copy it from the console), found {shown}")
+

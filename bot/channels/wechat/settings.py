@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, check_aes_key
 
 MODES = ("plain", "compatible", "safe")
 
@@ -55,8 +55,8 @@ def _check_credentials(settings: Settings) -> None:
     if not (3 <= len(token) <= 32 and token.isascii() and token.isalnum()):
         raise ConfigError("QIBOT_WECHAT_TOKEN: must be 3-32 letters or digits (as entered in the WeChat console)")
     key = settings.wechat_aes_key
-    if key and (len(key) != 43 or not key.isascii() or not key.isalnum()):
-        raise ConfigError(f"QIBOT_WECHAT_AES_KEY: must be 43 letters or digits, got {len(key)} characters")
+    if key:
+        check_aes_key("QIBOT_WECHAT_AES_KEY", key)
     if settings.wechat_mode in ("compatible", "safe") and not key:
         raise ConfigError(f"QIBOT_WECHAT_AES_KEY: required when QIBOT_WECHAT_MODE is {settings.wechat_mode}")
     if key and not settings.wechat_app_id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, check_aes_key
 
 _REQUIRED = ("wecom_corp_id", "wecom_agent_id", "wecom_secret", "wecom_token", "wecom_aes_key")
 
@@ -43,5 +43,4 @@ def _check_app(settings: Settings) -> None:
     if not (settings.wecom_token.isascii() and settings.wecom_token.isalnum() and len(settings.wecom_token) <= 32):
         raise ConfigError("QIBOT_WECOM_TOKEN: must be up to 32 letters or digits (as set in the WeCom admin console)")
     key = settings.wecom_aes_key
-    if len(key) != 43 or not key.isascii() or not key.isalnum():
-        raise ConfigError(f"QIBOT_WECOM_AES_KEY: must be 43 letters or digits, got {len(key)} characters")
+    check_aes_key("QIBOT_WECOM_AES_KEY", key)

@@ -58,3 +58,11 @@ async def test_without_a_token_there_is_no_wechat_route(aiohttp_client: Any, run
     client = await aiohttp_client(create_app(settings_with(tmp_path), runtime))
     assert (await client.get("/wechat")).status == 404
     assert (await client.post("/wechat", data=b"<xml/>")).status in (404, 405)
+
+
+def test_an_aes_key_with_base64_signs_says_which_characters_are_wrong(tmp_path: Path) -> None:
+    """A key generated with a base64 tool (not the console) has the right length and '+' or '/':
+    the message must not say only "43 characters" as if the length were the problem."""
+    key = "a+b/" + AES_KEY[4:]
+    with pytest.raises(ConfigError, match=r"QIBOT_WECHAT_AES_KEY: .*found '\+' '/'"):
+        settings_with(tmp_path, wechat_token="abc123", wechat_aes_key=key, wechat_app_id="wx1")
