@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -17,13 +16,6 @@ from bot.storage import db
 from bot.storage.guards import SeenNonce
 from bot.storage.types import utcnow
 from tests.helpers.services import REDIS_URL, require_redis
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'guard.db'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

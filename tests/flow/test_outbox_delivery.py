@@ -54,13 +54,6 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
     await store.engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
 async def any_store(database_url: str) -> AsyncIterator[Store]:
     store = await open_store(database_url)

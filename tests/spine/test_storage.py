@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, inspect, select
@@ -20,13 +19,6 @@ EXPECTED_TABLES = {
     "enterprise", "channel_identity", "conversation_state", "message_log", "service_case", "case_event",
     "commissioner", "rating", "institution", "expert", "outbox", "site", "complaint", "kb_gap", "case_counter",
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
