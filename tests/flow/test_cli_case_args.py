@@ -83,7 +83,8 @@ async def test_resolve_and_reopen_take_their_text_the_same_two_ways(
     _, err = await cli(settings, capsys, monkeypatch, "case", "resolve", number, "甲", "--summary", "乙", code=1)
     assert "summary" in err
     shown, _ = await cli(settings, capsys, monkeypatch, "case", "show", number)
-    texts = [line.split("：", 1)[-1] for line in shown.splitlines() if "resolved" in line or "reopened" in line]
+    events = [line.split() for line in shown.splitlines() if line.startswith("    20")]  # date, time, event, actor…
+    texts = [" ".join(fields[3:]).split("：", 1)[-1] for fields in events if fields[2] in ("办结", "重新打开")]
     assert texts == ["已完成 检定", "企业 要求复核", "复核完成", "证书有误"], shown
 
 
