@@ -307,7 +307,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
         from knowledge.retriever import build_memo
 
         memo = build_memo()
-        memo.write_shipped()
+        memo.write_shipped(SHIPPED_MEMO)
         print(f"{SHIPPED_MEMO.parent.parent.name}/data/{SHIPPED_MEMO.name}: {len(memo)} texts analysed")
         return 0
     if args.kb_command == "reload":
