@@ -198,7 +198,7 @@ class AnalysisMemo:
             log.warning("cannot write the analysis cache: %s", exc)
             return
         log.info("analysed %d knowledge texts no memo covered; cached", len(self._fresh))
-        self._fresh = {}
+        self._fresh.clear()  # the lookups hold this dict: empty it, do not replace it
         self._fresh_synonyms = False
 
     def write_shipped(self, path: Path = SHIPPED_MEMO) -> None:
