@@ -226,6 +226,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from bot.services.knowledge import dense_options
     from handlers.knowledge import compose_answer
     from handlers.texts import load_texts
+    from intents.cache import SignedStore
     from intents.classifier import Nlu
     from intents.normalize import to_script
     from knowledge.retriever import KnowledgeBase
@@ -233,7 +234,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # The two loads are independent and the NLU's solver releases the GIL: overlap them.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        loading_kb = pool.submit(lambda: KnowledgeBase.load(settings.kb_dir, **dense_options(settings.cache_dir)))
+        loading_kb = pool.submit(lambda: KnowledgeBase.load(
+            settings.kb_dir, cache=SignedStore(settings.cache_dir), **dense_options(settings.cache_dir)
+        ))
         nlu = Nlu.load(settings.cache_dir)
         kb = loading_kb.result()
     texts = load_texts()
@@ -299,6 +302,14 @@ def cmd_kb(args: argparse.Namespace) -> int:
         print(f"working calendar: {_calendar_line(settings)}")
         print(report.summary())
         return 1 if report.errors else 0
+    if args.kb_command == "build":
+        from knowledge.memo import SHIPPED_MEMO
+        from knowledge.retriever import build_memo
+
+        memo = build_memo()
+        memo.write_shipped(SHIPPED_MEMO)
+        print(f"{SHIPPED_MEMO.parent.parent.name}/data/{SHIPPED_MEMO.name}: {len(memo)} texts analysed")
+        return 0
     if args.kb_command == "reload":
         from knowledge.retriever import KnowledgeBase, KnowledgeBaseError
 
@@ -442,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = kb_sub.add_parser("check", help="lint the content files")
     check.add_argument("directory", nargs="?")
     kb_sub.add_parser("reload", help="validate the content and make a running server reload it")
+    kb_sub.add_parser("build", help="write the shipped analysis memo of the bundled content (after editing it)")
     gaps = kb_sub.add_parser("gaps", help="unanswered questions by frequency")
     gaps.add_argument("--limit", type=int, default=50)
     kb.set_defaults(func=cmd_kb)

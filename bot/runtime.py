@@ -9,6 +9,7 @@ talk to the very same engine and database. It is the :class:`~bot.delivery.Deliv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -48,22 +49,28 @@ class Runtime(DeliveryRuntime):
         knowledge: KnowledgeService | None = None,
         channels: Sequence[Channel] | None = None,
     ) -> Runtime:
-        """Migrate the schema, then load the NLU and the knowledge base in worker threads
-        (both are CPU-bound and independent). Tests pass already-loaded ones to stay fast.
+        """Load the NLU and the knowledge base in worker threads (independent of each other and
+        of the database) while the schema is migrated. Tests pass already-loaded ones to stay fast.
         ``channels``: the instances whose notifiers to register (the app passes the ones it
         mounted); by default every configured one."""
         started = time.perf_counter()
         if channels is None:
             channels = registry.configured(settings)  # a bad channel setting fails before the long load
-        engine, sessions, policy, dispatcher = await open_core(settings, migrate)
-        if nlu is None or knowledge is None:
-            loaded_nlu, loaded_knowledge = await asyncio.gather(
-                asyncio.to_thread(Nlu.load, settings.cache_dir) if nlu is None else _ready(nlu),
-                asyncio.to_thread(KnowledgeService, settings.kb_dir, settings.cache_dir)
-                if knowledge is None
-                else _ready(knowledge),
-            )
-            nlu, knowledge = loaded_nlu, loaded_knowledge
+        # The loads start before the schema migration, which they do not need, so they overlap it.
+        loading = asyncio.gather(
+            asyncio.to_thread(Nlu.load, settings.cache_dir) if nlu is None else _ready(nlu),
+            asyncio.to_thread(KnowledgeService, settings.kb_dir, settings.cache_dir)
+            if knowledge is None
+            else _ready(knowledge),
+        )
+        try:
+            engine, sessions, policy, dispatcher = await open_core(settings, migrate)
+        except BaseException:
+            loading.cancel()
+            with contextlib.suppress(BaseException):
+                await loading
+            raise
+        nlu, knowledge = await loading
         limits = Limiter(settings, sessions=sessions)
         if limits.backend == "redis" and not await limits.ping():
             log.warning("QIBOT_REDIS_URL: Redis does not answer; rates are counted per process until it does")

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from intents.cache import SignedStore
 from intents.vectors import Embedder, VectorStore
 from knowledge import features as featmod
 from knowledge.analysis import Analyzed, Analyzer, raw_terms
@@ -37,10 +38,11 @@ from knowledge.bm25 import Bm25Index, Bm25Params
 from knowledge.calibration import DENSE_CALIBRATION_FILE, DENSE_FEATURES, Calibration
 from knowledge.dense import DenseIndex, sentences
 from knowledge.entries import Entry, load_entries
+from knowledge.memo import AnalysisMemo
 from knowledge.problems import KnowledgeBaseError, Problem
 from knowledge.synonyms import Synonyms, build, load_groups
 
-__all__ = ["Hit", "KnowledgeBase", "KnowledgeBaseError", "Outcome", "SearchResult"]
+__all__ = ["Hit", "KnowledgeBase", "KnowledgeBaseError", "Outcome", "SearchResult", "build_memo", "content_texts"]
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,10 @@ class KnowledgeBase:
         embedder: Embedder | None = None,
         vectors: VectorStore | None = None,
         dense_calibration: Calibration | None = None,
+        memo: AnalysisMemo | None = None,
     ) -> None:
+        """``memo`` answers the analysis of the content texts when it knows them (it must be the
+        memo ``synonyms`` came from); what it does not know is analysed and added to its cache."""
         self._entries: tuple[Entry, ...] = tuple(entries)
         self._by_id = {e.id: e for e in self._entries}
         self.analyzer = Analyzer(synonyms)
@@ -140,7 +145,7 @@ class KnowledgeBase:
         self._vectors = vectors
         self.dense_calibration = dense_calibration
         with_answer = dict(self.params.weights).get("answer", 0.0) > 0
-        analyze = self.analyzer.analyze
+        analyze = memo.analyzer(self.analyzer) if memo is not None else self.analyzer.analyze
         analyzed = [
             _AnalyzedEntry(
                 tuple(analyze(p) for p in e.phrasings),
@@ -159,13 +164,15 @@ class KnowledgeBase:
             try:
                 self._dense = DenseIndex.build(
                     [[p.text for p in a.phrasings] for a in analyzed],
-                    [[self.analyzer.analyze(s).text for s in sentences(e.answer)] for e in self._entries],
+                    [[analyze(s).text for s in sentences(e.answer)] for e in self._entries],
                     vectors,
                     embedder,
                 )
             except Exception:  # an optional signal: a failing encoder leaves the lexical index working
                 log.exception("sentence vectors unavailable; the knowledge base matches words only")
                 self._dense = None
+        if memo is not None:
+            memo.save()
 
     @property
     def uses_dense(self) -> bool:
@@ -183,10 +190,13 @@ class KnowledgeBase:
         *,
         embedder: Embedder | None = None,
         vectors: VectorStore | None = None,
+        cache: SignedStore | None = None,
+        memo: bool = True,
     ) -> KnowledgeBase:
         """Load, validate and index a directory of entry files (default: the shipped content).
         With an ``embedder`` (and its ``vectors``), questions the lexical ranking is unsure of
-        are also matched by meaning.
+        are also matched by meaning. The content's analysis comes from the shipped memo and the
+        ``cache`` store where they cover it (``memo=False`` analyses everything afresh).
 
         Raises KnowledgeBaseError listing the problems when any file or entry is broken.
         """
@@ -196,7 +206,10 @@ class KnowledgeBase:
             cal = Calibration.load(calibration)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KnowledgeBaseError([Problem(str(calibration), None, "error", f"bad calibration: {exc}")]) from exc
-        return cls(entries, build(groups, raw_terms), cal, embedder=embedder, vectors=vectors)
+        if not memo:
+            return cls(entries, build(groups, raw_terms), cal, embedder=embedder, vectors=vectors)
+        analyses = AnalysisMemo(groups, cache)
+        return cls(entries, analyses.synonyms(), cal, embedder=embedder, vectors=vectors, memo=analyses)
 
     @classmethod
     def from_entries(
@@ -210,7 +223,8 @@ class KnowledgeBase:
         """Index entries that are already in memory (tests, fitting, the cost bench); ``dense``
         passes ``embedder``, ``vectors`` and ``dense_calibration`` on."""
         groups = load_groups() if synonym_groups is None else synonym_groups
-        return cls(list(entries), build(groups, raw_terms), calibration, params, **dense)
+        memo = AnalysisMemo(groups)  # the shipped memo only: nothing is written
+        return cls(list(entries), memo.synonyms(), calibration, params, memo=memo, **dense)
 
     @staticmethod
     def _build_phrasings(analyzed: Sequence[_AnalyzedEntry]) -> featmod.Phrasings:
@@ -390,3 +404,23 @@ def decide(entries: Sequence[Entry], ranked: Ranked, cal: Calibration, limit: in
         return SearchResult("answer", tuple(hits))
     choices = [h for h in hits[:MAX_CHOICES] if h.score >= cal.suggest]
     return SearchResult("suggest", tuple(choices)) if choices else NO_ANSWER
+
+
+def content_texts(entries: Iterable[Entry]) -> list[str]:
+    """Every content text an index of the entries analyses: phrasings, tags, answers and the
+    answers' sentences (the dense index's), without duplicates; what a memo must cover."""
+    texts: dict[str, None] = {}
+    for e in entries:
+        texts.update(dict.fromkeys((*e.phrasings, *e.tags, e.answer, *sentences(e.answer))))
+    return list(texts)
+
+
+def build_memo(directory: Path | str | None = None, synonyms: Path | str | None = None) -> AnalysisMemo:
+    """A memo of the analysis of every text of a content directory (default: the shipped
+    content), analysed afresh: ``qibot kb build`` writes it as the shipped memo."""
+    entries = load_entries(directory)
+    memo = AnalysisMemo(load_groups(synonyms), shipped=False)
+    analyze = memo.analyzer(Analyzer(memo.synonyms()))
+    for text in content_texts(entries):
+        analyze(text)
+    return memo

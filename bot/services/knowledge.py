@@ -48,7 +48,9 @@ class KnowledgeService:
 
     With sentence embeddings (``embeddings``: None follows ``QIBOT_EMBEDDINGS``), questions the
     lexical ranking is unsure of are also matched by meaning; vectors of the bundled content are
-    shipped, those of edited or local content are embedded once into ``cache_dir``."""
+    shipped, those of edited or local content are embedded once into ``cache_dir``. Likewise the
+    analysis of the content texts (``knowledge.memo``): shipped for the bundled content, made once
+    and kept in ``cache_dir`` for edited or local content, so starts and reloads skip it."""
 
     def __init__(
         self, directory: Path | None = None, cache_dir: Path | None = None, embeddings: bool | None = None
@@ -56,7 +58,8 @@ class KnowledgeService:
         self._directory = directory
         self._lock = threading.Lock()
         self._dense = dense_options(cache_dir, embeddings)
-        self._kb = KnowledgeBase.load(directory, **self._dense)
+        self._cache = SignedStore(cache_dir) if cache_dir is not None else None
+        self._kb = KnowledgeBase.load(directory, cache=self._cache, **self._dense)
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -66,7 +69,7 @@ class KnowledgeService:
         """Rebuild from the content files; raises KnowledgeBaseError and keeps the old index
         when the new content is broken. Returns the number of entries now served."""
         with self._lock:
-            fresh = KnowledgeBase.load(self._directory, **self._dense)
+            fresh = KnowledgeBase.load(self._directory, cache=self._cache, **self._dense)
             self._kb = fresh
             log.info("knowledge base reloaded: %d entries", len(fresh))
             return len(fresh)

@@ -110,3 +110,22 @@ def test_kb_gaps_lists_unanswered_questions(tmp_path: Path) -> None:
     result = run(["kb", "gaps"], tmp_path)
     assert result.returncode == 0
     assert question in result.stdout and result.stdout.split()[0] == "2"  # counted, most frequent first
+
+
+def test_kb_build_writes_a_memo_a_start_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """In process (without main's logging set-up), so the memo goes to a temporary file instead
+    of the package's."""
+    from bot.cli import build_parser
+    from knowledge import memo
+    from knowledge.entries import load_entries
+    from knowledge.retriever import content_texts
+    from knowledge.synonyms import load_groups
+
+    target = tmp_path / "analysis.npz"
+    monkeypatch.setattr(memo, "SHIPPED_MEMO", target)
+    monkeypatch.setenv("QIBOT_DATA_DIR", str(tmp_path / "data"))
+    args = build_parser().parse_args(["kb", "build"])
+    assert args.func(args) == 0
+    assert "texts analysed" in capsys.readouterr().out
+    assert memo.AnalysisMemo(load_groups(), shipped=target).covers(content_texts(load_entries()))
