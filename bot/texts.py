@@ -5,6 +5,7 @@ the messages they send on their own (status changes, rating requests, escalation
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,11 @@ class Texts:
 
     @classmethod
     def load(cls, path: Path) -> Texts:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for key, variants in data.items():
-            if not isinstance(variants, dict) or "zh" not in variants:
-                raise ValueError(f"{path}: text {key!r} needs at least a 'zh' variant")
-        return cls(data)
+        """The texts of ``path``. Compiling the templates is most of a runtime's start when the
+        models are already loaded (tests, a reload): texts are immutable, so one compiled set
+        serves every start until the file changes (its modification time or size)."""
+        stat = path.stat()
+        return _compiled(path.resolve(), stat.st_mtime_ns, stat.st_size)
 
     def render(self, key: str, language: str = "zh", **values: Any) -> str:
         variants = self._templates[key]
@@ -37,6 +38,15 @@ class Texts:
 
     def __contains__(self, key: str) -> bool:
         return key in self._templates
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(path: Path, mtime_ns: int, size: int) -> Texts:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for key, variants in data.items():
+        if not isinstance(variants, dict) or "zh" not in variants:
+            raise ValueError(f"{path}: text {key!r} needs at least a 'zh' variant")
+    return Texts(data)
 
 
 _notifications: Texts | None = None
