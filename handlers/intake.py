@@ -55,6 +55,8 @@ class IntakeVocabulary:
     cancel: frozenset[str]
     fields: dict[str, tuple[str, ...]]
     modes: dict[str, frozenset[str]]
+    modes_in_description: dict[str, tuple[str, ...]]
+    mode_negations: tuple[str, ...]
     progress_words: tuple[str, ...]
     labels: dict[str, str]
 
@@ -70,6 +72,8 @@ def vocabulary() -> IntakeVocabulary:
         # longest names first so "手机号码" wins over "手机"
         fields={k: tuple(sorted(v, key=len, reverse=True)) for k, v in data["fields"].items()},
         modes={k: frozenset(str(w) for w in v) for k, v in data["modes"].items()},
+        modes_in_description={k: tuple(bare(str(w)) for w in v) for k, v in data["modes_in_description"].items()},
+        mode_negations=tuple(sorted((bare(str(w)) for w in data["mode_negations"]), key=len, reverse=True)),
         progress_words=tuple(bare(str(w)) for w in data["progress_words"]),
         labels={str(k): str(v) for k, v in data["labels"].items()},
     )
@@ -197,6 +201,22 @@ def parse_mode(text: str) -> str | None:
         if word in words or any(len(w) > 1 and w in word for w in words):
             return mode
     return None
+
+
+def mode_in_description(description: str) -> str | None:
+    """The service mode a demand's description states outright ("希望下周上门" → onsite), unless
+    negated right before ("不用上门") or both modes are named; None when it says neither."""
+    words = vocabulary()
+    text = bare(description)
+    found = set()
+    for mode, phrases in words.modes_in_description.items():
+        for phrase in phrases:
+            start = text.find(phrase)
+            while start >= 0:
+                if not any(text[:start].endswith(negation) for negation in words.mode_negations):
+                    found.add(mode)
+                start = text.find(phrase, start + 1)
+    return found.pop() if len(found) == 1 else None
 
 
 def parse_description(text: str) -> str | None:
@@ -457,6 +477,10 @@ class IntakeHandler:
 
     async def _next_question(self, ctx: TurnContext) -> list[Reply]:
         collected = ctx.state.data["collected"]
+        if not collected.get("mode") and collected.get("description"):
+            stated = mode_in_description(str(collected["description"]))
+            if stated is not None:  # said in the demand itself: shown in the summary, not asked
+                collected["mode"] = stated
         profile = profile_of(await existing_enterprise(ctx.session, ctx.identity))
         for field in ("domain", *PROFILE_ORDER, *CASE_ORDER):
             if collected.get(field):
