@@ -13,6 +13,7 @@ from bot.runtime import Runtime
 from bot.services import outbox
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Outbox
+from tests.helpers.cases import outbox_row
 from tests.helpers.clock import Clock
 
 
@@ -39,13 +40,6 @@ async def enqueue(runtime: Runtime, clock: Clock, identity_id: int | None = None
     return row_id
 
 
-async def row(runtime: Runtime, row_id: int) -> Outbox:
-    async with runtime.sessions() as session:
-        found = await session.get(Outbox, row_id)
-    assert found is not None
-    return found
-
-
 async def test_a_failing_notifier_delays_with_backoff_then_delivers_once(flow_runtime: Runtime, clock: Clock) -> None:
     notifier = FlakyNotifier(failures=2)
     dispatcher = OutboxDispatcher(flow_runtime.sessions, {"flaky": notifier}, clock=clock,
@@ -54,7 +48,7 @@ async def test_a_failing_notifier_delays_with_backoff_then_delivers_once(flow_ru
 
     first = await dispatcher.run_once()
     assert first.retried == 1
-    failed = await row(flow_runtime, row_id)
+    failed = await outbox_row(flow_runtime.sessions, row_id)
     assert failed.status == "pending" and failed.attempts == 1
     assert failed.next_attempt_at == clock() + timedelta(seconds=10)
     assert "13812345678" not in (failed.last_error or "")  # errors are stored masked
@@ -62,13 +56,14 @@ async def test_a_failing_notifier_delays_with_backoff_then_delivers_once(flow_ru
     assert (await dispatcher.run_once()).handled == 0  # not due yet: no hammering
     clock.advance(seconds=10)
     assert (await dispatcher.run_once()).retried == 1
-    assert (await row(flow_runtime, row_id)).next_attempt_at == clock() + timedelta(seconds=20)  # doubled
+    # the delay doubled
+    assert (await outbox_row(flow_runtime.sessions, row_id)).next_attempt_at == clock() + timedelta(seconds=20)
     clock.advance(seconds=20)
     assert (await dispatcher.run_once()).sent == 1
     clock.advance(hours=1)
     assert (await dispatcher.run_once()).handled == 0
     assert notifier.delivered == [row_id]
-    assert (await row(flow_runtime, row_id)).status == "sent"
+    assert (await outbox_row(flow_runtime.sessions, row_id)).status == "sent"
 
 
 async def test_after_the_last_attempt_staff_rows_are_dead_and_enterprise_rows_wait(
@@ -87,12 +82,12 @@ async def test_after_the_last_attempt_staff_rows_are_dead_and_enterprise_rows_wa
     for _ in range(3):
         await dispatcher.run_once()
         clock.advance(seconds=1)
-    assert (await row(flow_runtime, staff)).status == "dead"
-    assert (await row(flow_runtime, enterprise)).status == "held"  # handed over at next contact
+    assert (await outbox_row(flow_runtime.sessions, staff)).status == "dead"
+    assert (await outbox_row(flow_runtime.sessions, enterprise)).status == "held"  # handed over at next contact
     async with transaction(flow_runtime.sessions) as session:
         held = await outbox.take_held(session, identity_id, clock())
     assert [r.text for r in held] == ["您好，手机13812345678"]
-    assert (await row(flow_runtime, enterprise)).status == "sent"
+    assert (await outbox_row(flow_runtime.sessions, enterprise)).status == "sent"
 
 
 async def test_rows_for_channels_this_process_cannot_deliver_are_left_alone(
@@ -101,7 +96,7 @@ async def test_rows_for_channels_this_process_cannot_deliver_are_left_alone(
     row_id = await enqueue(flow_runtime, clock)  # channel "flaky": this dispatcher has no such notifier
     stats = await flow_runtime.dispatcher.run_once()
     assert stats.handled == 0
-    assert (await row(flow_runtime, row_id)).status == "pending"
+    assert (await outbox_row(flow_runtime.sessions, row_id)).status == "pending"
 
 
 async def test_enqueue_with_a_dedup_key_is_idempotent(flow_runtime: Runtime, clock: Clock) -> None:

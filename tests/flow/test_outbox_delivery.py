@@ -24,6 +24,7 @@ from bot.services import outbox
 from bot.storage import db
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Outbox
+from tests.helpers.cases import outbox_row
 from tests.helpers.clock import Clock
 
 T = TypeVar("T")
@@ -102,13 +103,6 @@ async def add(store: Store, clock: Clock, channel: str, recipient: str = "someon
     return row_id
 
 
-async def row(store: Store, row_id: int) -> Outbox:
-    async with store.sessions() as session:
-        found = await session.get(Outbox, row_id)
-    assert found is not None
-    return found
-
-
 async def identity(store: Store, channel: str, external_id: str) -> int:
     async with transaction(store.sessions) as session:
         found = ChannelIdentity(channel=channel, external_id=external_id)
@@ -129,14 +123,14 @@ async def test_a_hanging_channel_does_not_delay_another_channels_rows(sqlite_sto
     running = asyncio.create_task(dispatcher.run_once())
     await soon(slow.started.wait())
     await soon(fast.reached.wait())  # the recipient's rows go in order: the first is recorded by now
-    assert (await row(sqlite_store, first)).status == "sent"
-    assert (await row(sqlite_store, stuck)).status == "sending"  # still waiting for WeChat
+    assert (await outbox_row(sqlite_store.sessions, first)).status == "sent"
+    assert (await outbox_row(sqlite_store.sessions, stuck)).status == "sending"  # still waiting for WeChat
     assert not running.done()
 
     stats = await soon(running)
     assert (stats.sent, stats.retried) == (2, 1)
     assert fast.delivered == [first, second]
-    timed_out = await row(sqlite_store, stuck)
+    timed_out = await outbox_row(sqlite_store.sessions, stuck)
     assert (timed_out.status, timed_out.attempts) == ("pending", 1)
     assert timed_out.last_error == "TimeoutError: no answer within 1 s"
     assert timed_out.next_attempt_at == clock() + timedelta(seconds=10)
@@ -168,7 +162,8 @@ async def test_the_background_loop_keeps_polling_while_a_delivery_hangs(sqlite_s
         with pytest.raises(asyncio.CancelledError):
             await soon(loop)
     assert slow.calls == 1
-    assert (await row(sqlite_store, stuck)).status == "sending"  # stopped mid-send: due again after its lease
+    # stopped mid-send: due again after its lease
+    assert (await outbox_row(sqlite_store.sessions, stuck)).status == "sending"
 
 
 async def test_a_timeout_is_retried_with_backoff_until_staff_rows_die_and_enterprise_rows_wait(
@@ -182,17 +177,18 @@ async def test_a_timeout_is_retried_with_backoff_until_staff_rows_die_and_enterp
     enterprise = await add(sqlite_store, clock, "wecom", "ent-x", identity_id=enterprise_id, text="您的诉求已受理")
 
     assert (await soon(dispatcher.run_once())).retried == 2
-    assert (await row(sqlite_store, staff)).next_attempt_at == clock() + timedelta(seconds=10)
+    assert (await outbox_row(sqlite_store.sessions, staff)).next_attempt_at == clock() + timedelta(seconds=10)
     assert (await soon(dispatcher.run_once())).handled == 0  # not due yet: no hammering
     clock.advance(seconds=10)
     assert (await soon(dispatcher.run_once())).retried == 2
-    assert (await row(sqlite_store, staff)).next_attempt_at == clock() + timedelta(seconds=20)  # doubled
+    # the delay doubled
+    assert (await outbox_row(sqlite_store.sessions, staff)).next_attempt_at == clock() + timedelta(seconds=20)
     clock.advance(seconds=20)
     last = await soon(dispatcher.run_once())
     assert (last.dead, last.held) == (1, 1)
     assert slow.calls == 6
-    assert (await row(sqlite_store, staff)).status == "dead"
-    assert (await row(sqlite_store, enterprise)).status == "held"
+    assert (await outbox_row(sqlite_store.sessions, staff)).status == "dead"
+    assert (await outbox_row(sqlite_store.sessions, enterprise)).status == "held"
     async with transaction(sqlite_store.sessions) as session:
         handed = await outbox.take_held(session, enterprise_id, clock())
     assert [reply.text for reply in handed] == ["您的诉求已受理"]
@@ -209,7 +205,7 @@ async def test_a_row_whose_worker_died_mid_send_goes_out_from_another_after_the_
     running.cancel()  # the worker is gone in the middle of the push
     with pytest.raises(asyncio.CancelledError):
         await soon(running)
-    assert (await row(any_store, row_id)).status == "sending"
+    assert (await outbox_row(any_store.sessions, row_id)).status == "sending"
 
     recorder = Recorder("wechat")
     other = OutboxDispatcher(any_store.sessions, {"wechat": recorder}, clock=clock)
@@ -218,7 +214,7 @@ async def test_a_row_whose_worker_died_mid_send_goes_out_from_another_after_the_
     clock.advance(seconds=1)
     assert (await other.run_once()).sent == 1
     assert recorder.delivered == [row_id]
-    delivered = await row(any_store, row_id)
+    delivered = await outbox_row(any_store.sessions, row_id)
     assert (delivered.status, delivered.attempts) == ("sent", 2)
 
 
@@ -244,7 +240,7 @@ async def test_no_connection_is_held_while_a_notifier_delivers(any_store: Store,
     row_id = await add(any_store, clock, "wecom")
     assert (await soon(dispatcher.run_once())).sent == 1
     assert seen == [(0, "sending", 1)]  # the claim was committed before the push
-    assert (await row(any_store, row_id)).status == "sent"
+    assert (await outbox_row(any_store.sessions, row_id)).status == "sent"
     async with any_store.sessions() as session:
         assert (await session.execute(select(Outbox.status).where(Outbox.channel == "wecom_robot"))).scalar_one() \
             == "pending"
@@ -291,7 +287,7 @@ async def test_the_hand_over_leaves_a_row_being_sent_to_its_sender(any_store: St
     row_id = await add(any_store, clock, "wechat", "ent-y", identity_id=enterprise_id, text="专员回复")
     failing = Hanging("wechat")
     await soon(OutboxDispatcher(any_store.sessions, {"wechat": failing}, clock=clock, timeout=0.05).run_once())
-    assert (await row(any_store, row_id)).last_error  # failing: the hand-over would take it
+    assert (await outbox_row(any_store.sessions, row_id)).last_error  # failing: the hand-over would take it
 
     clock.advance(hours=1)
     pushing = Hanging("wechat")
@@ -302,7 +298,7 @@ async def test_the_hand_over_leaves_a_row_being_sent_to_its_sender(any_store: St
         assert await outbox.take_held(session, enterprise_id, clock()) == ()
     pushing.never.set()  # the platform answers after all
     assert (await soon(running)).sent == 1
-    assert (await row(any_store, row_id)).status == "sent"
+    assert (await outbox_row(any_store.sessions, row_id)).status == "sent"
 
 
 async def test_a_row_claimed_between_the_hand_overs_look_and_its_update_is_left_to_the_push(
@@ -319,7 +315,7 @@ async def test_a_row_claimed_between_the_hand_overs_look_and_its_update_is_left_
     monkeypatch.setattr(outbox, "_HELD", select(Outbox).where(Outbox.identity_id == bindparam("identity_id")))
     async with transaction(sqlite_store.sessions) as session:
         assert await outbox.take_held(session, enterprise_id, clock()) == ()
-    assert (await row(sqlite_store, row_id)).status == "sending"
+    assert (await outbox_row(sqlite_store.sessions, row_id)).status == "sending"
     pushing.never.set()
     assert (await soon(running)).sent == 1
 

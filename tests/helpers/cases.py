@@ -1,15 +1,16 @@
-"""Building cases and reading cases and commissioners back, as the service stores them."""
+"""Building cases, and reading back cases, commissioners and outbox rows as the service stores them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime import Runtime
 from bot.services import cases
 from bot.storage.db import transaction
-from bot.storage.models import Commissioner, Enterprise, ServiceCase
+from bot.storage.models import Commissioner, Enterprise, Outbox, ServiceCase
 from tests.helpers.clock import START
 
 
@@ -32,3 +33,11 @@ async def load_case(runtime: Runtime, number: str) -> ServiceCase:
 async def commissioner(runtime: Runtime, handle: str = "wang") -> Commissioner:
     async with transaction(runtime.sessions) as session:
         return (await session.execute(select(Commissioner).where(Commissioner.handle == handle))).scalar_one()
+
+
+async def outbox_row(sessions: async_sessionmaker[AsyncSession], row_id: int) -> Outbox:
+    """An outbox row as it is stored now (status, attempts, last error, next attempt)."""
+    async with sessions() as session:
+        found = await session.get(Outbox, row_id)
+    assert found is not None
+    return found
