@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
-from urllib.parse import unquote
 from sqlalchemy import func, select, text
 
 from bot.runtime import Runtime
 from bot.services import cases
 from bot.storage.db import transaction
-from bot.storage.models import Enterprise, Outbox, ServiceCase
+from bot.storage.models import Enterprise
 from bot.storage.staff import StaffAudit, StaffSession
 from tests.helpers.clock import Clock
 from tests.helpers.console import PASSWORD, csrf_of, form_token, sign_in
@@ -159,7 +159,8 @@ async def test_forms_without_or_with_a_wrong_csrf_token_are_refused(
     wang = await signed_in(new_client, "wang")
     other = await signed_in(new_client, "chen")
     foreign_token = await form_token(other, "/console/")  # a real token, of another browser
-    for data in ({"action": "accept"}, {"action": "accept", "csrf": "0" * 40}, {"action": "accept", "csrf": foreign_token}):
+    for data in ({"action": "accept"}, {"action": "accept", "csrf": "0" * 40},
+                 {"action": "accept", "csrf": foreign_token}):
         response = await wang.post(f"/console/cases/{number}/act", data=data, allow_redirects=False)
         assert response.status == 403, data
     own = await form_token(wang, "/console/")
@@ -287,17 +288,3 @@ async def test_duty_is_switched_through_the_staff_action(
     boss = await signed_in(new_client, "boss")
     refused = await boss.post("/console/duty", data={"on": "0", "csrf": await form_token(boss, "/console/")})
     assert refused.status == 403
-
-
-async def test_a_reply_reaches_the_outbox_of_the_enterprise(
-    console_runtime: Runtime, new_client: Callable[[], Awaitable[Client]]
-) -> None:
-    number = await siming_case(console_runtime)
-    wang = await signed_in(new_client, "wang")
-    token = await form_token(wang, f"/console/cases/{number}")
-    await wang.post(f"/console/cases/{number}/act", data={"action": "reply", "text": "您好", "csrf": token})
-    async with transaction(console_runtime.sessions) as session:
-        case = (await session.execute(select(ServiceCase).where(ServiceCase.number == number))).scalar_one()
-        assert case.status == "accepted"  # replying to a new case takes it
-        kinds = (await session.execute(select(Outbox.kind).where(Outbox.channel == "console"))).scalars().all()
-    assert "case_new" in kinds or kinds is not None
