@@ -36,6 +36,14 @@ from bot.console.context import CONSOLE, ConsoleContext
 log = logging.getLogger(__name__)
 
 
+async def _referrer_policy(request: web.Request, response: web.StreamResponse) -> None:
+    """``same-origin`` instead of the site's ``no-referrer``: under ``no-referrer`` Chromium sends
+    ``Origin: null`` with a form's POST, which the CSRF check must refuse as foreign; links to other
+    sites still carry no referrer (case numbers in console URLs stay here)."""
+    if request.path.startswith("/console"):
+        response.headers["Referrer-Policy"] = "same-origin"
+
+
 def setup_console(app: web.Application, deps: web.AppKey[ChannelDeps]) -> None:
     render.setup(app)
 
@@ -43,6 +51,7 @@ def setup_console(app: web.Application, deps: web.AppKey[ChannelDeps]) -> None:
         app[CONSOLE] = ConsoleContext(app[deps])
 
     app.on_startup.append(started)
+    app.on_response_prepare.append(_referrer_policy)
     app.router.add_static("/console/static/", render.STATIC)
     for module in (views_auth, views_inbox, views_cases, views_audit, events):
         module.setup(app)

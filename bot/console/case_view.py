@@ -88,12 +88,10 @@ async def load(session: AsyncSession, case: ServiceCase, revealed: frozenset[str
 
 async def conversation(session: AsyncSession, identity_id: int) -> list[Line]:
     messages = await message_log.transcript(session, identity_id, limit=CONVERSATION_LIMIT)
-    since = messages[0].created_at if messages else None
-    rows = select(Outbox).where(Outbox.identity_id == identity_id).order_by(Outbox.id)
-    if since is not None:
-        rows = rows.where(Outbox.created_at >= since)
+    rows = select(Outbox).where(Outbox.identity_id == identity_id).order_by(Outbox.id.desc()).limit(
+        2 * CONVERSATION_LIMIT)
     by_key: dict[tuple[str, str], list[Outbox]] = {}
-    for row in (await session.execute(rows)).scalars():
+    for row in reversed((await session.execute(rows)).scalars().all()):
         by_key.setdefault((str(row.payload.get("text", "")), row.created_at.isoformat()), []).append(row)
     lines = []
     for m in messages:
