@@ -42,6 +42,14 @@ def setup(app: web.Application) -> None:
         return moment.astimezone(app[CONSOLE].deps.policy.calendar.tz).strftime(fmt)
 
     env.filters["bj"] = beijing
+    env.filters["actor"] = actor_name
+
+
+def actor_name(actor: str) -> str:
+    """A timeline actor as staff read it: ``commissioner:wang`` → ``专员 wang``."""
+    if actor.startswith("commissioner:"):
+        return "专员 " + actor.split(":", 1)[1]
+    return {"enterprise": "企业", "system": "系统", "management": "管理机构"}.get(actor, actor)
 
 
 def page(request: web.Request, name: str, values: dict[str, Any], status: int = 200) -> web.Response:

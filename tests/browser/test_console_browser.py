@@ -27,7 +27,7 @@ from bot.services.demo import load_demo
 from bot.services.enterprises import enterprise_for
 from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
-from bot.storage.models import ChannelIdentity, Outbox
+from bot.storage.models import ChannelIdentity, Enterprise, Outbox
 from intents.classifier import Nlu
 from tests.browser.test_webchat_browser import ARGS, CHROMIUM, SCREENS, Site, expect, free_port, say
 from tests.helpers.clock import Clock
@@ -92,6 +92,17 @@ async def open_case_for_visitor(site: Site) -> str:
         case = await cases.open_case(session, enterprise=enterprise, identity=identity, domain="metrology",
                                      description="加油机需要校准，共4台", mode="onsite", district="思明区",
                                      now=site.clock())
+        return case.number
+
+
+async def other_case(site: Site, description: str) -> str:
+    """Another enterprise's demand in wang's site and skill, opened meanwhile."""
+    async with transaction(site.runtime.sessions) as session:
+        enterprise = Enterprise(name="厦门另一示例公司", district="思明区", mobile="13800001111")
+        session.add(enterprise)
+        await session.flush()
+        case = await cases.open_case(session, enterprise=enterprise, identity=None, domain="metrology",
+                                     description=description, mode="online", district="思明区", now=site.clock())
         return case.number
 
 
@@ -166,6 +177,13 @@ async def test_a_commissioner_handles_a_case_from_the_notification_to_its_resolu
     await enterprise.locator(".msg--in .msg__bubble", has_text="证书已出具").wait_for()
 
     await staff.goto(site.url + "console/")
+    await expect(staff).to_have_title(re.compile(r"^工作台"))  # nothing waits for wang
+    await staff.evaluate("window.__notReloaded = true")
+    others = [await other_case(site, "电子秤需要强制检定"), await other_case(site, "压力表校准")]
+    for number_ in others:  # new cases appear without a reload, counted in the tab title
+        await staff.locator("#live .case-row__number", has_text=number_).first.wait_for()
+    await expect(staff).to_have_title(re.compile(r"^\(2\) 工作台"))
+    assert await staff.evaluate("window.__notReloaded === true")
     await staff.screenshot(path=str(shots / "inbox-desktop.png"))
 
     phone = await new_page(browser, "phone")
