@@ -50,6 +50,19 @@ class StaffSession(Base):
     address: Mapped[str | None] = mapped_column(String(64))
 
 
+class StaffLoginLink(Base):
+    """A one-time sign-in link sent to the commissioner's linked Telegram or WeCom: only the
+    SHA-256 of its token is stored; it expires after minutes and works once."""
+
+    __tablename__ = "staff_login_link"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
 class StaffAudit(Base):
     """One staff action: who, what, when, on which case. Append-only (see the module docstring)."""
 

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from bot.channels.telegram.render import notification_text
 from bot.config import load_settings
 from bot.console.context import CONSOLE
-from bot.runtime import Runtime
 from bot.notify.base import Notification
+from bot.runtime import Runtime
 from bot.services import cases
 from bot.services.demo import load_demo
 from bot.services.enterprises import enterprise_for

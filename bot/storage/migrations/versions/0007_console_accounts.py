@@ -1,4 +1,4 @@
-"""staff console: accounts, server-side sessions, append-only audit log
+"""staff console: accounts, server-side sessions, one-time sign-in links, append-only audit log
 
 Revision ID: 0007
 Revises: 0006
@@ -65,6 +65,18 @@ def upgrade() -> None:
     sa.UniqueConstraint('token_hash', name=op.f('uq_staff_session_token_hash'))
     )
     op.create_index('ix_staff_session_account', 'staff_session', ['account_id'], unique=False)
+    op.create_table('staff_login_link',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', bot.storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', bot.storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', bot.storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['account_id'], ['staff_account.id'],
+                            name=op.f('fk_staff_login_link_account_id_staff_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_login_link')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_staff_login_link_token_hash'))
+    )
     op.create_table('staff_audit',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created_at', bot.storage.types.UTCDateTime(timezone=True), nullable=False),
@@ -92,6 +104,7 @@ def downgrade() -> None:
     op.drop_index('ix_staff_audit_case', table_name='staff_audit')
     op.drop_index('ix_staff_audit_created', table_name='staff_audit')
     op.drop_table('staff_audit')
+    op.drop_table('staff_login_link')
     op.drop_index('ix_staff_session_account', table_name='staff_session')
     op.drop_table('staff_session')
     op.drop_table('staff_account')
