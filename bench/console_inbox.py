@@ -1,7 +1,7 @@
 """The commissioner's console pages with many cases: server round-trip time of the inbox (a
 commissioner, a supervisor, a manager) and of a case page, over real HTTP on localhost.
 
-``/healthz`` is timed alongside as the baseline (the machine's and the client's own cost).
+``/readyz`` (one database round trip) is timed alongside as the baseline.
 Generates ``--cases`` cases (most of them closed, as in a year of work; 2 % new, 5 % in progress)
 with three timeline events each, in a new PostgreSQL database (``--admin-url``) or SQLite, then
 times ``--requests`` requests per page and prints p50/p95 in milliseconds.
@@ -115,7 +115,7 @@ async def main() -> None:
         for login in ("wang", "chen", "boss"):
             async with TestClient(server, cookie_jar=CookieJar(unsafe=True)) as client:
                 assert (await sign_in(client, login)).status == 303
-                for path, label in (("/healthz", "baseline"), ("/console/", "inbox"),
+                for path, label in (("/readyz", "baseline"), ("/console/", "inbox"),
                                     (f"/console/cases/{number}", "case page")):
                     samples = []
                     for _ in range(args.requests):
