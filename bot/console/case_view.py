@@ -16,6 +16,7 @@ from bot.services import live, message_log
 from bot.storage.models import CaseEvent, ChannelIdentity, Commissioner, MessageLog, Outbox, ServiceCase
 
 CONVERSATION_LIMIT = 500
+CHANNEL_ZH = {"webchat": "网页对话", "wechat": "微信公众号", "telegram": "Telegram", "wecom": "企业微信", "cli": "终端"}
 REVEALABLE = {"mobile": "手机", "credit_code": "统一社会信用代码"}
 
 # Outbox status (and whether a retry has failed) → what staff read.
@@ -77,7 +78,7 @@ async def load(session: AsyncSession, case: ServiceCase, revealed: frozenset[str
         "行业": enterprise.industry or "-",
     }
     identity = await session.get(ChannelIdentity, case.identity_id) if case.identity_id else None
-    view = CaseView(case, identity.channel if identity else "-", profile)
+    view = CaseView(case, CHANNEL_ZH.get(identity.channel, identity.channel) if identity else "无", profile)
     if identity is not None:
         view.conversation = await conversation(session, identity.id)
     view.live_active = await live.active_for_case(session, case) is not None
@@ -113,11 +114,13 @@ async def fingerprint(session: AsyncSession, case_id: int) -> str:
                                   .where(ServiceCase.id == case_id))).first()
     if case is None:
         return "gone"
+    # Counts, not max(id): PostgreSQL answers max(id) WHERE case_id = … by walking the primary key
+    # backwards, which reads most of the table for an old case; a count uses the case_id index.
     parts = [str(case.status), str(case.updated_at), str((await session.execute(
-        select(func.max(CaseEvent.id)).where(CaseEvent.case_id == case_id))).scalar())]
+        select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case_id))).scalar())]
     if case.identity_id is not None:
         parts.append(str((await session.execute(
-            select(func.max(MessageLog.id)).where(MessageLog.identity_id == case.identity_id))).scalar()))
+            select(func.count(MessageLog.id)).where(MessageLog.identity_id == case.identity_id))).scalar()))
         states = (await session.execute(
             select(Outbox.id, Outbox.status).where(Outbox.identity_id == case.identity_id)
             .order_by(Outbox.id.desc()).limit(50))).all()

@@ -36,11 +36,16 @@ class Inbox:
     due_soon: list[Row] = field(default_factory=list)
     live: list[Row] = field(default_factory=list)
     complaints: list[tuple[Complaint, str | None]] = field(default_factory=list)  # with the case number
+    # How many there are in all (the lists show the first LIMIT, oldest first).
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def total(self, name: str) -> int:
+        return self.totals.get(name, len(getattr(self, name)))
 
     @property
     def attention(self) -> int:
         """What the tab title counts: things someone must act on."""
-        return len(self.waiting) + len(self.overdue) + len(self.live) + len(self.complaints) \
+        return self.total("waiting") + self.total("overdue") + len(self.live) + len(self.complaints) \
             + sum(1 for r in self.mine if r.case.status == "new")
 
     def fingerprint(self) -> str:
@@ -50,6 +55,7 @@ class Inbox:
             rows: list[Row] = getattr(self, name)
             parts.append(name + ":" + ",".join(f"{r.case.id}/{r.case.status}/{r.case.updated_at}" for r in rows))
         parts.append("complaints:" + ",".join(f"{c.id}/{c.status}" for c, _ in self.complaints))
+        parts.append("totals:" + ",".join(f"{k}={v}" for k, v in sorted(self.totals.items())))
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -66,16 +72,24 @@ async def load(session: AsyncSession, scope: Scope, policy: ServicePolicy, now: 
         .order_by(ServiceCase.created_at, ServiceCase.id).limit(500)
     )).scalars().all()
     soon = calendar.add_working_hours(now, DUE_SOON_HOURS)
+    counts = {"overdue": 0, "due_soon": 0, "waiting": 0}
     for case in new_cases:
         deadline = _deadline(case, policy)
         row = Row(case, deadline)
+        buckets = []
         if deadline is not None and deadline <= now:
-            inbox.overdue.append(row)
+            buckets.append("overdue")
         elif deadline is not None and deadline <= soon:
-            inbox.due_soon.append(row)
+            buckets.append("due_soon")
         in_skills = scope.principal.role != "commissioner" or case.domain in scope.domains
-        if case.id not in mine_ids and in_skills and len(inbox.waiting) < LIMIT:
-            inbox.waiting.append(row)
+        if case.id not in mine_ids and in_skills:
+            buckets.append("waiting")
+        for name in buckets:
+            counts[name] += 1
+            shown: list[Row] = getattr(inbox, name)
+            if len(shown) < LIMIT:
+                shown.append(row)
+    inbox.totals = counts
     live_cases = (await session.execute(
         select(ServiceCase).join(LiveSession, LiveSession.case_id == ServiceCase.id)
         .where(LiveSession.status == "active", scope.condition())

@@ -121,7 +121,7 @@ async def notification_link(site: Site, number: str) -> str:
 
 
 async def sign_in(page: Any, login: str) -> None:
-    await page.locator("input[name=login]").fill(login)
+    await page.locator("form[action='/console/login'] input[name=login]").fill(login)
     await page.locator("input[name=password]").fill(PASSWORD)
     await page.get_by_role("button", name="登录").click()
 
