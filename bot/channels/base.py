@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from bot.dialogue.engine import DialogueEngine
+    from bot.events import EventBus
     from bot.notify.base import Notifier
     from bot.services.limits import Limiter
     from bot.services.policy import ServicePolicy
@@ -55,6 +56,7 @@ class ChannelDeps:
     clock: Callable[[], datetime]  # now, in UTC; tests move it
     dialogue: DialogueEngine | None = None
     limits: Limiter | None = None  # abuse limits of this process; None where nobody chats
+    events: EventBus | None = None  # live events to pages on any worker (bot.events)
 
     def require_dialogue(self) -> DialogueEngine:
         """The dialogue engine, for routes: they are mounted only where there is one."""
