@@ -52,7 +52,9 @@ class EventBus:
         if redis_url:
             from redis.asyncio import Redis
 
-            self._redis = Redis.from_url(redis_url, socket_timeout=_TIMEOUT, socket_connect_timeout=_TIMEOUT)
+            # Named, so an operator's CLIENT LIST shows whose connections these are.
+            self._redis = Redis.from_url(redis_url, socket_timeout=_TIMEOUT, socket_connect_timeout=_TIMEOUT,
+                                         client_name=f"{prefix}:events")
 
     @property
     def cluster(self) -> bool:
