@@ -191,3 +191,29 @@ async def test_a_worker_killed_in_a_burst_loses_no_message_and_opens_no_case_twi
     finally:
         for server in servers:
             server.stop()
+
+
+async def test_serve_workers_n_shares_one_port_and_stops_gracefully(
+    cluster_env: dict[str, str], tmp_path: Path
+) -> None:
+    port = free_port()
+    server = Process(["serve", "--port", str(port), "--workers", "2"], cluster_env)
+    try:
+        first, second = server.wait_for("serving on", count=1), server.wait_for("serving on", count=2)
+        assert first != second  # two processes (each names its pid)
+        pid_file = Path(cluster_env["QIBOT_DATA_DIR"]) / f"qibot.{port}.pid"
+        assert pid_file.read_text() == str(server.pid)  # the parent: `qibot kb reload` signals it
+        async with aiohttp.ClientSession() as http:
+            for _ in range(6):
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as ready:
+                    assert ready.status == 200
+    finally:
+        code = server.stop()
+    assert code == 0, server.text()
+    assert not pid_file.exists()
+
+
+def test_serve_workers_n_needs_postgresql_and_redis(tmp_path: Path) -> None:
+    done = run(["serve", "--port", str(free_port()), "--workers", "2"], tmp_path / "data")
+    assert done.returncode == 2
+    assert "needs PostgreSQL" in done.stderr and "Traceback" not in done.stderr
