@@ -191,6 +191,25 @@ def _serve_one(settings: Settings, pid_file: Path | None, reuse_port: bool = Fal
     return 0
 
 
+WORKER_ALIVE = "worker.alive"  # touched while the worker reaches its database (the container health check)
+
+
+async def _heartbeat(runtime: Any, path: Path, every: float = 10.0) -> None:
+    from bot.storage import db
+
+    while True:
+        try:
+            await db.ping(runtime.engine)
+            _touch(path)
+        except Exception:  # the health check sees the file age; the dispatcher logs the database error
+            pass
+        await asyncio.sleep(every)
+
+
+def _touch(path: Path) -> None:
+    path.touch()
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """``qibot worker``: the delivery worker. Drains the outbox of every configured channel and
     runs the periodic jobs (once per interval across the cluster, under the database lease);
@@ -211,14 +230,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
         dispatching = asyncio.create_task(runtime.dispatcher.run_forever(interval=args.poll), name="outbox")
         jobs = asyncio.create_task(run_jobs_forever(runtime, interval=args.jobs_interval), name="jobs")
+        beating = asyncio.create_task(_heartbeat(runtime, settings.data_dir / WORKER_ALIVE), name="heartbeat")
         channels = ", ".join(sorted(runtime.dispatcher.notifiers))
         print(f"qibot {__version__} worker delivering ({channels}) (pid {os.getpid()})", flush=True)
         try:
             await stop.wait()
         finally:
             jobs.cancel()
+            beating.cancel()
             await runtime.dispatcher.close(grace=SHUTDOWN_TIMEOUT)
-            await asyncio.gather(dispatching, jobs, return_exceptions=True)
+            await asyncio.gather(dispatching, jobs, beating, return_exceptions=True)
             await runtime.close()
         print("qibot worker stopped", flush=True)
 
