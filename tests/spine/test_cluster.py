@@ -78,7 +78,7 @@ async def workers(cluster_settings: Settings, nlu: Nlu, knowledge: KnowledgeServ
                 assert await runtime.events.wait_connected(5)
         return made
 
-    yield make  # type: ignore[misc]
+    yield make
     for runtime in started:
         await runtime.close()
 
