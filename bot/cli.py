@@ -64,7 +64,7 @@ def _run_jsonl(items: Iterable[tuple[int, str | None, str | None]], answer: Call
 # --- commands -------------------------------------------------------------------------------
 
 SHUTDOWN_TIMEOUT = 30.0  # seconds a stopping server waits for requests and deliveries in flight
-_CHILD = "QIBOT_SERVE_CHILD"  # set by ``serve --workers N`` in its workers: the parent holds the lock
+_CHILD = "_QIBOT_SERVE_CHILD"  # set by ``serve --workers N`` in its workers: the parent holds the lock
 
 
 def _lock_name(settings: Settings) -> str:

@@ -30,7 +30,10 @@ def supervise(argv: list[str], workers: int, pid_file: Path, child_env: str) -> 
     failures = 0
 
     def start(index: int) -> None:
-        procs[index] = subprocess.Popen(argv, env={**env, "QIBOT_WORKER_INDEX": str(index)})
+        # A session of its own: Ctrl-C in a terminal reaches the parent only, which passes one
+        # SIGTERM on (a second signal would cut a worker's graceful shutdown short). systemd and
+        # Docker stop the whole group anyway if the parent is killed outright.
+        procs[index] = subprocess.Popen(argv, env=env, start_new_session=True)
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
