@@ -152,10 +152,13 @@ class EventBus:
             try:
                 # A channel of its own keeps the subscription open while no topic is subscribed.
                 await pubsub.subscribe(f"{self._prefix}_alive")
+                # Visible to subscribe() before the topics are listed: a topic added meanwhile is
+                # subscribed by one or the other (twice is harmless), never by neither.
+                self._pubsub = pubsub
                 topics = [self._prefix + t for t in self._handlers]
                 if topics:
                     await pubsub.subscribe(*topics)
-                self._pubsub, attempt = pubsub, 0
+                attempt = 0
                 self._connected.set()
                 if lost:
                     log.warning("events: Redis subscription restored; catching up from the database")

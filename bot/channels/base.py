@@ -14,8 +14,9 @@ listed once in :mod:`bot.channels.registry`. It provides:
   and closed by whichever process delivers;
 * :meth:`Channel.notifiers`: the outbox notifiers of its rows, built from :class:`ChannelDeps`
   alone, without the web app, the NLU or the knowledge base, so a delivery-only process
-  (``qibot jobs``) delivers every configured channel. A notifier that needs a live in-process
-  object (the web chat's open sockets) exists only where :meth:`Channel.setup` ran.
+  (``qibot jobs``, ``qibot worker``) delivers every configured channel. A notifier that reaches
+  live connections (the web chat's open sockets) publishes on the event bus (:mod:`bot.events`):
+  with Redis every process has it; without, only the one where :meth:`Channel.setup` ran.
 
 It receives one explicit, typed :class:`ChannelDeps` instead of the whole runtime. This module is
 imported by every ``qibot`` command (settings are checked at start), so it and the channel classes
