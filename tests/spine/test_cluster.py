@@ -175,7 +175,7 @@ async def test_without_a_page_anywhere_the_push_is_held_for_the_next_contact(wor
     await runtime_a.dispatcher.run_once()
     await commissioner_replies(runtime_a, number, "报告已出具")
     stats = await runtime_a.dispatcher.run_once()
-    assert stats.sent == 0 or stats.held >= 1
+    assert stats.held >= 1  # no page of the visitor on any worker
     # A page opening on B catches up from the database: the held message is pushed at once.
     async with visitor.socket(b) as ws:
         assert any("报告已出具" in t for t in await pushed_texts(ws, "报告已出具"))
