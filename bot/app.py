@@ -86,6 +86,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         if runtime is not None:
             app[RUNTIME] = runtime
+            await runtime.events.start()
             deps = runtime.channel_deps(settings)
             app[CHANNEL_DEPS] = deps
             async with AsyncExitStack() as stack:
@@ -96,16 +97,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
                 yield
             return
         own = await Runtime.start(settings, channels=channels)
+        await own.events.start()
         app[RUNTIME] = own
         app[CHANNEL_DEPS] = own.channel_deps()
-        tasks = [
-            asyncio.create_task(own.dispatcher.run_forever(), name="outbox-dispatcher"),
-            asyncio.create_task(run_jobs_forever(own), name="service-jobs"),
-        ]
+        dispatching = asyncio.create_task(own.dispatcher.run_forever(), name="outbox-dispatcher")
+        jobs = asyncio.create_task(run_jobs_forever(own), name="service-jobs")
         yield
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # After the requests in flight (aiohttp waited for them): deliveries finish or give
+        # their claims back, so another worker takes them at once.
+        jobs.cancel()
+        await own.dispatcher.close()
+        await asyncio.gather(dispatching, jobs, return_exceptions=True)
         await own.close()
 
     app.cleanup_ctx.append(runtime_ctx)

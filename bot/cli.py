@@ -63,20 +63,31 @@ def _run_jsonl(items: Iterable[tuple[int, str | None, str | None]], answer: Call
 
 # --- commands -------------------------------------------------------------------------------
 
-def _hold_data_dir(data_dir: Path) -> tuple[TextIO | None, str]:
-    """Take the data directory for this server: an exclusive lock on ``qibot.lock`` held for the
+SHUTDOWN_TIMEOUT = 30.0  # seconds a stopping server waits for requests and deliveries in flight
+_CHILD = "_QIBOT_SERVE_CHILD"  # set by ``serve --workers N`` in its workers: the parent holds the lock
+
+
+def _lock_name(settings: Settings) -> str:
+    """The data directory's lock: one ``qibot serve`` per directory on the embedded SQLite (one
+    writer process); in a cluster configuration (PostgreSQL and Redis) one per port, so several
+    workers of one host may share the directory."""
+    return f"qibot.{settings.port}" if settings.cluster else "qibot"
+
+
+def _hold_data_dir(data_dir: Path, name: str = "qibot") -> tuple[TextIO | None, str]:
+    """Take the data directory for this server: an exclusive lock on ``<name>.lock`` held for the
     life of the process (the kernel drops it on exit, even a crash). ``(None, pid)`` when another
     ``qibot serve`` holds it, so a second one refuses before loading or binding anything."""
     import fcntl
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    handle = (data_dir / "qibot.lock").open("a+", encoding="ascii")
+    handle = (data_dir / f"{name}.lock").open("a+", encoding="ascii")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
         try:
-            holder = (data_dir / "qibot.pid").read_text().strip()
+            holder = (data_dir / f"{name}.pid").read_text().strip()
         except OSError:
             holder = ""
         return None, holder
@@ -84,25 +95,73 @@ def _hold_data_dir(data_dir: Path) -> tuple[TextIO | None, str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from bot.app import RUNTIME, create_app
     from bot.privacy import configure_logging
 
     settings = _settings(args, host=args.host, port=args.port)
     configure_logging(settings.log_level)
-    for unknown in settings.unknown:
-        print(f"qibot: warning: unknown setting {unknown} ignored", file=sys.stderr)
-    lock, holder = _hold_data_dir(settings.data_dir)
-    if lock is None:
-        print(f"qibot: another qibot serve{f' (pid {holder})' if holder else ''} is running on the data "
-              f"directory {settings.data_dir}; not started", file=sys.stderr)
-        return 1
+    child = os.environ.get(_CHILD) == "1"
+    if not child:
+        for unknown in settings.unknown:
+            print(f"qibot: warning: unknown setting {unknown} ignored", file=sys.stderr)
+    workers = args.workers or 1
+    if workers < 1:
+        print("qibot: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1 and not settings.cluster:
+        print("qibot: --workers N needs PostgreSQL (QIBOT_DATABASE_URL) and Redis (QIBOT_REDIS_URL): the workers "
+              "share the database and reach each other's pages through Redis; see README, 'Production'",
+              file=sys.stderr)
+        return 2
+    lock: TextIO | None = None
+    if not child:
+        lock, holder = _hold_data_dir(settings.data_dir, _lock_name(settings))
+        if lock is None:
+            print(f"qibot: another qibot serve{f' (pid {holder})' if holder else ''} is running on the data "
+                  f"directory {settings.data_dir}"
+                  f"{f' and port {settings.port}' if settings.cluster else ''}; not started", file=sys.stderr)
+            return 1
+    pid_file = settings.data_dir / f"{_lock_name(settings)}.pid"
+    try:
+        if workers > 1:
+            from bot.supervise import supervise
+
+            return supervise(_serve_argv(args, settings), workers, pid_file, _CHILD)
+        return _serve_one(settings, None if child else pid_file, reuse_port=child)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _serve_argv(args: argparse.Namespace, settings: Settings) -> list[str]:
+    """How a worker of ``serve --workers N`` is started: the same command, one worker."""
+    argv = [sys.executable, "-m", "bot.cli"]
+    if getattr(args, "config", None):
+        argv += ["--config", str(args.config)]
+    return [*argv, "serve", "--host", settings.host, "--port", str(settings.port), "--workers", "1"]
+
+
+def _write_pid(path: Path) -> None:
+    path.write_text(str(os.getpid()))
+
+
+def _remove_pid(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _serve_one(settings: Settings, pid_file: Path | None, reuse_port: bool = False) -> int:
+    """One server process. SIGTERM (or Ctrl-C) stops it gracefully: the listening socket closes
+    first, then WebSocket turns in flight answer and their pages are told to reconnect, HTTP
+    requests in flight finish (up to ``SHUTDOWN_TIMEOUT``), deliveries in flight finish or give
+    their claim back, and only then does the process exit."""
+    from aiohttp import web
+
+    from bot.app import RUNTIME, create_app
+
     app = create_app(settings)
-    pid_file = settings.data_dir / "qibot.pid"
 
     async def on_startup(app: web.Application) -> None:
-        pid_file.write_text(str(os.getpid()))
+        if pid_file is not None:
+            _write_pid(pid_file)
         loop = asyncio.get_running_loop()
 
         def reload_kb() -> None:
@@ -114,20 +173,77 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signal.SIGHUP, reload_kb)
 
     async def on_cleanup(app: web.Application) -> None:
-        pid_file.unlink(missing_ok=True)  # ours: only the holder of the lock writes it
+        if pid_file is not None:
+            _remove_pid(pid_file)  # ours: only the holder of the lock writes it
 
     def serving(_: str) -> None:  # aiohttp calls this once the sockets are bound
-        print(f"qibot {__version__} serving on http://{settings.host}:{settings.port}/", flush=True)
+        print(f"qibot {__version__} serving on http://{settings.host}:{settings.port}/ (pid {os.getpid()})",
+              flush=True)
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     try:
-        web.run_app(app, host=settings.host, port=settings.port, print=serving, access_log=None)
+        web.run_app(app, host=settings.host, port=settings.port, print=serving, access_log=None,
+                    shutdown_timeout=SHUTDOWN_TIMEOUT, reuse_port=reuse_port or None)
     except OSError as exc:  # the port is taken (by something else: the lock keeps out a second qibot)
         print(f"qibot: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    finally:
-        lock.close()
+    return 0
+
+
+WORKER_ALIVE = "worker.alive"  # touched while the worker reaches its database (the container health check)
+
+
+async def _heartbeat(runtime: Any, path: Path, every: float = 10.0) -> None:
+    from bot.storage import db
+
+    while True:
+        try:
+            await db.ping(runtime.engine)
+            _touch(path)
+        except Exception:  # the health check sees the file age; the dispatcher logs the database error
+            pass
+        await asyncio.sleep(every)
+
+
+def _touch(path: Path) -> None:
+    path.touch()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """``qibot worker``: the delivery worker. Drains the outbox of every configured channel and
+    runs the periodic jobs (once per interval across the cluster, under the database lease);
+    loads no NLU or knowledge base. Run as many as wanted: rows are claimed with SKIP LOCKED on
+    PostgreSQL. SIGTERM stops it gracefully: deliveries in flight finish (or give their claim back)."""
+    from bot.delivery import DeliveryRuntime
+    from bot.jobs import run_jobs_forever
+    from bot.privacy import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+
+    async def work() -> None:
+        runtime = await DeliveryRuntime.start(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        dispatching = asyncio.create_task(runtime.dispatcher.run_forever(interval=args.poll), name="outbox")
+        jobs = asyncio.create_task(run_jobs_forever(runtime, interval=args.jobs_interval), name="jobs")
+        beating = asyncio.create_task(_heartbeat(runtime, settings.data_dir / WORKER_ALIVE), name="heartbeat")
+        channels = ", ".join(sorted(runtime.dispatcher.notifiers))
+        print(f"qibot {__version__} worker delivering ({channels}) (pid {os.getpid()})", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            jobs.cancel()
+            beating.cancel()
+            await runtime.dispatcher.close(grace=SHUTDOWN_TIMEOUT)
+            await asyncio.gather(dispatching, jobs, beating, return_exceptions=True)
+            await runtime.close()
+        print("qibot worker stopped", flush=True)
+
+    asyncio.run(work())
     return 0
 
 
@@ -174,6 +290,14 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.db_command == "upgrade":
         db.upgrade_sync(settings.effective_database_url, args.revision)
         print(f"database at revision {args.revision}")
+    elif args.db_command == "backup":
+        from bot.cli_db import cmd_backup
+
+        return cmd_backup(args, settings)
+    elif args.db_command == "check-archives":
+        from bot.cli_db import cmd_check_archives
+
+        return cmd_check_archives(args, settings)
     return 0
 
 
@@ -318,12 +442,18 @@ def cmd_kb(args: argparse.Namespace) -> int:
         except KnowledgeBaseError as exc:
             print(f"qibot: knowledge base not reloaded, content is broken:\n{exc}", file=sys.stderr)
             return 1
-        pid_file = settings.data_dir / "qibot.pid"
-        if not pid_file.exists():
+        signalled = 0
+        for pid_file in sorted(settings.data_dir.glob("qibot*.pid")):  # one per server (per port in a cluster)
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGHUP)
+                signalled += 1
+            except (OSError, ValueError):  # gone meanwhile
+                continue
+        if not signalled:
             print(f"content valid ({len(kb)} entries); no running server found, it loads on next start")
             return 0
-        os.kill(int(pid_file.read_text()), signal.SIGHUP)
-        print(f"content valid ({len(kb)} entries); running server asked to reload")
+        print(f"content valid ({len(kb)} entries); running server asked to reload"
+              f"{f' ({signalled} servers)' if signalled > 1 else ''}")
         return 0
     if args.kb_command == "gaps":
         from bot.services.knowledge import gaps
@@ -422,7 +552,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web service (web chat on /)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes sharing the port (needs PostgreSQL and Redis; default 1)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="delivery worker: drain the outbox of every channel and run the periodic "
+                                           "jobs, until SIGTERM (run one or more beside qibot serve)")
+    worker.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the outbox (default 1)")
+    worker.add_argument("--jobs-interval", type=float, default=60.0,
+                        help="seconds between rounds of the periodic jobs across the cluster (default 60)")
+    worker.set_defaults(func=cmd_worker)
 
     chat = sub.add_parser("chat", help="chat with the bot in the terminal")
     chat.add_argument("--user", help="user id for this terminal conversation (default: login name)")
@@ -432,6 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="apply migrations")
     upgrade.add_argument("revision", nargs="?", default="head")
+    backup = db_sub.add_parser("backup", help="a consistent copy of the database (SQLite online backup; pg_dump)")
+    backup.add_argument("--out", help="file to write (default: <data dir>/backups/qibot-<time>.db or .dump)")
+    db_sub.add_parser("check-archives", help="verify every case archive's digest (after a restore)")
     db.set_defaults(func=cmd_db)
 
     nlu = sub.add_parser(

@@ -113,6 +113,12 @@ class Settings:
         return f"sqlite+aiosqlite:///{(self.data_dir / 'qibot.db').resolve()}"
 
     @property
+    def cluster(self) -> bool:
+        """Several workers can serve this configuration: a database server (not the embedded
+        SQLite file) and Redis for live events between them."""
+        return bool(self.redis_url) and not self.effective_database_url.startswith("sqlite")
+
+    @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.channels import registry
 from bot.channels.base import Channel, ChannelDeps
 from bot.config import Settings
+from bot.events import EventBus
 from bot.notify.dispatcher import OutboxDispatcher
 from bot.notify.local import ConsoleNotifier, LogNotifier, TerminalNotifier
 from bot.services.policy import ServicePolicy
@@ -37,6 +38,7 @@ class DeliveryRuntime:
     sessions: async_sessionmaker[AsyncSession]
     policy: ServicePolicy
     dispatcher: OutboxDispatcher
+    events: EventBus
     # The channels whose notifiers this process registered; their lifetimes close with it.
     channels: list[Channel] = field(init=False, default_factory=list)
     _stack: AsyncExitStack = field(init=False, default_factory=AsyncExitStack, repr=False)
@@ -47,7 +49,7 @@ class DeliveryRuntime:
     ) -> DeliveryRuntime:
         """Migrate the schema, open the database and every configured channel's notifiers."""
         engine, sessions, policy, dispatcher = await open_core(settings, migrate)
-        runtime = cls(settings, engine, sessions, policy, dispatcher)
+        runtime = cls(settings, engine, sessions, policy, dispatcher, event_bus(settings))
         await runtime.open_channels(registry.configured(settings) if channels is None else channels)
         return runtime
 
@@ -57,7 +59,7 @@ class DeliveryRuntime:
     def channel_deps(self, settings: Settings | None = None) -> ChannelDeps:
         """What a channel receives from this process (``settings``: another app's, in tests)."""
         return ChannelDeps(settings=settings or self.settings, sessions=self.sessions, policy=self.policy,
-                           wake=self.dispatcher.wakeup.set, clock=self.now)
+                           wake=self.dispatcher.wakeup.set, clock=self.now, events=self.events)
 
     async def open_channels(self, channels: Sequence[Channel], deps: ChannelDeps | None = None) -> None:
         """Enter each channel's lifetime (its clients) and register its notifiers; they close
@@ -71,7 +73,13 @@ class DeliveryRuntime:
 
     async def close(self) -> None:
         await self._stack.aclose()
+        await self.events.close()
         await self.engine.dispose()
+
+
+def event_bus(settings: Settings) -> EventBus:
+    """Live events through Redis when the deployment has one (several workers), else in-process."""
+    return EventBus(settings.redis_url, settings.redis_prefix)
 
 
 

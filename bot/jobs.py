@@ -1,17 +1,23 @@
 """Background work of a running qibot: the periodic service jobs (escalation of unaccepted
-cases, rating reminders, closing unrated cases), in ``qibot serve`` or once by ``qibot jobs``;
-they need only the delivery-side runtime (no NLU, no knowledge base). Each job is safe to
-run in several workers at once: it changes rows under the same conditions it selects them by,
-and its notifications carry de-duplication keys."""
+cases, rating reminders, closing unrated cases), in ``qibot serve`` and ``qibot worker``, or once
+by ``qibot jobs``; they need only the delivery-side runtime (no NLU, no knowledge base).
+
+The looping forms run a round only while they hold the database lease ``jobs``
+(:mod:`bot.services.leases`), taken for one interval: with several workers the jobs run once
+per interval across the cluster, and when the worker that ran them dies another takes over after
+one interval. Each job is also safe to run in several workers at once (it changes rows under the
+same conditions it selects them by, and its notifications carry de-duplication keys), which is
+why the one-shot ``qibot jobs`` of a cron line needs no lease."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.delivery import DeliveryRuntime
-from bot.services import escalation, ratings
+from bot.services import escalation, leases, ratings
 from bot.storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -39,10 +45,27 @@ async def run_jobs_once(runtime: DeliveryRuntime) -> JobReport:
     return report
 
 
-async def run_jobs_forever(runtime: DeliveryRuntime, interval: float = 60.0) -> None:
+LEASE = "jobs"
+
+
+async def run_jobs_if_due(runtime: DeliveryRuntime, holder: str, interval: float) -> JobReport | None:
+    """One round if this process takes the lease for the interval; None if another worker ran
+    the jobs less than ``interval`` seconds ago (or is running them)."""
+    async with transaction(runtime.sessions) as session:
+        taken = await leases.acquire(session, LEASE, holder, runtime.now(), timedelta(seconds=interval))
+    if not taken:
+        return None
+    return await run_jobs_once(runtime)
+
+
+async def run_jobs_forever(runtime: DeliveryRuntime, interval: float = 60.0, holder: str | None = None) -> None:
+    """Every ``interval`` seconds, the jobs, in whichever worker takes the lease first. The
+    lease is not given back after a round: it expires with the interval, so the round after
+    runs once, too."""
+    holder = holder or leases.holder_id()
     while True:
         try:
-            await run_jobs_once(runtime)
+            await run_jobs_if_due(runtime, holder, interval)
         except Exception:
             log.exception("periodic jobs failed; retrying next round")
         await asyncio.sleep(interval)

@@ -20,7 +20,7 @@ from typing import TypeVar
 from bot.channels import registry
 from bot.channels.base import Channel, ChannelDeps
 from bot.config import Settings
-from bot.delivery import DeliveryRuntime, open_core
+from bot.delivery import DeliveryRuntime, event_bus, open_core
 from bot.dialogue.engine import DialogueEngine, NluPort
 from bot.services.knowledge import KnowledgeService
 from bot.services.limits import Limiter
@@ -85,7 +85,8 @@ class Runtime(DeliveryRuntime):
             limits=limits,
         )
         dialogue.on_commit = dispatcher.wakeup.set
-        runtime = cls(settings, engine, sessions, policy, dispatcher, nlu, knowledge, dialogue, limits)
+        runtime = cls(settings, engine, sessions, policy, dispatcher, event_bus(settings), nlu, knowledge, dialogue,
+                      limits)
         await runtime.open_channels(channels)
         log.info("runtime ready in %.2fs (%d knowledge entries)", time.perf_counter() - started, len(knowledge.kb))
         return runtime
@@ -96,7 +97,7 @@ class Runtime(DeliveryRuntime):
     def channel_deps(self, settings: Settings | None = None) -> ChannelDeps:
         return ChannelDeps(settings=settings or self.settings, sessions=self.sessions, policy=self.policy,
                            wake=self.dispatcher.wakeup.set, clock=self.now, dialogue=self.dialogue,
-                           limits=self.limits)
+                           limits=self.limits, events=self.events)
 
     async def close(self) -> None:
         if self.limits is not None:

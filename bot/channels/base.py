@@ -14,8 +14,9 @@ listed once in :mod:`bot.channels.registry`. It provides:
   and closed by whichever process delivers;
 * :meth:`Channel.notifiers`: the outbox notifiers of its rows, built from :class:`ChannelDeps`
   alone, without the web app, the NLU or the knowledge base, so a delivery-only process
-  (``qibot jobs``) delivers every configured channel. A notifier that needs a live in-process
-  object (the web chat's open sockets) exists only where :meth:`Channel.setup` ran.
+  (``qibot jobs``, ``qibot worker``) delivers every configured channel. A notifier that reaches
+  live connections (the web chat's open sockets) publishes on the event bus (:mod:`bot.events`):
+  with Redis every process has it; without, only the one where :meth:`Channel.setup` ran.
 
 It receives one explicit, typed :class:`ChannelDeps` instead of the whole runtime. This module is
 imported by every ``qibot`` command (settings are checked at start), so it and the channel classes
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from bot.dialogue.engine import DialogueEngine
+    from bot.events import EventBus
     from bot.notify.base import Notifier
     from bot.services.limits import Limiter
     from bot.services.policy import ServicePolicy
@@ -55,6 +57,7 @@ class ChannelDeps:
     clock: Callable[[], datetime]  # now, in UTC; tests move it
     dialogue: DialogueEngine | None = None
     limits: Limiter | None = None  # abuse limits of this process; None where nobody chats
+    events: EventBus | None = None  # live events to pages on any worker (bot.events)
 
     def require_dialogue(self) -> DialogueEngine:
         """The dialogue engine, for routes: they are mounted only where there is one."""

@@ -8,10 +8,13 @@ holds a value that could be replayed as someone's session.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import re
 import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from bot.channels import edge
 from bot.channels.base import ChannelDeps
 from bot.channels.websession import SessionIds, gives_personal_data, move_identity
 from bot.config import Settings
+from bot.events import EventBus, Handler
 from bot.messages import InboundMessage, Reply, TurnResult
 from bot.notify.base import Delivery, Notification
 from bot.privacy import mask_name
@@ -40,56 +44,143 @@ _MAX_ID = 128
 RATING_CHOICES = ("5", "4", "3", "2", "1")
 _RATING_LABELS = {"5": "非常满意", "4": "满意", "3": "一般", "2": "不满意", "1": "非常不满意"}
 _MAX_LABEL = 24
+TURN_GRACE = 20.0  # seconds a shutdown waits for WebSocket turns in flight before closing the sockets
 
 
 class WebChatHub:
-    """Open WebSockets per visitor, for pushing messages that do not answer a request
-    (a commissioner's reply, a status change)."""
+    """The pages open on this process, by visitor, and the pushes that reach them.
+
+    A push is an event on the visitor's topic (:mod:`bot.events`): this hub subscribes to the
+    topic while it holds a socket of that visitor, so whichever process delivers the outbox row
+    (this one, another ``qibot serve`` worker, the delivery worker) reaches the page through
+    Redis. The database stays the record: what a page may have missed (no socket at the
+    moment of the push, Redis restarting) is caught up from the held outbox rows when a socket
+    opens and when the Redis subscription comes back."""
 
     def __init__(self) -> None:
         self._sockets: dict[str, weakref.WeakSet[web.WebSocketResponse]] = {}
+        self._handlers: dict[str, Handler] = {}
+        self.events: EventBus | None = None
+        self.deps: ChannelDeps | None = None
+        self.closing = False  # shutting down: turns in flight finish, no new one starts
+        self._turns = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
-    def add(self, user_id: str, ws: web.WebSocketResponse) -> None:
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Around a WebSocket turn, so a shutdown lets it finish and answer before closing."""
+        self._turns += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._turns -= 1
+            if self._turns == 0:
+                self._idle.set()
+
+    async def drain(self, grace: float) -> None:
+        """Graceful shutdown: take no new turn, wait (up to ``grace`` seconds) for those in flight to
+        answer, then close the sockets so the pages reconnect to another worker."""
+        self.closing = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
+        await self.close_all()
+
+    def start(self, deps: ChannelDeps) -> None:
+        self.deps = deps
+        self.events = deps.events or EventBus()
+        self.events.on_resync(self.catch_up_all)
+
+    async def add(self, user_id: str, ws: web.WebSocketResponse) -> None:
         self._sockets.setdefault(user_id, weakref.WeakSet()).add(ws)
+        if user_id not in self._handlers:
+            handler = self._handlers[user_id] = self._receiver(user_id)
+            if self.events is not None:
+                await self.events.subscribe(topic(user_id), handler)
 
-    def discard(self, user_id: str, ws: web.WebSocketResponse) -> None:
+    async def discard(self, user_id: str, ws: web.WebSocketResponse) -> None:
         sockets = self._sockets.get(user_id)
         if sockets is not None:
             sockets.discard(ws)
             if not sockets:
                 del self._sockets[user_id]
+                handler = self._handlers.pop(user_id, None)
+                if handler is not None and self.events is not None:
+                    await self.events.unsubscribe(topic(user_id), handler)
 
     async def close_all(self) -> None:
         """On shutdown: close every page's socket at once (1001, going away), so a restart does not
-        wait for open pages and they start reconnecting to the new process right away."""
+        wait for open pages and they start reconnecting to another worker right away."""
         for sockets in list(self._sockets.values()):
             for ws in list(sockets):
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server restarting")
 
-    async def push(self, user_id: str, replies: tuple[Reply, ...], kind: str = "status", event: str = "") -> int:
-        """Send to every open page of the visitor; returns how many pages got it. ``kind`` is how
-        the page shows the replies (a message_log notice kind); ``event`` the notification kind."""
+    def _receiver(self, user_id: str) -> Handler:
+        async def receive(frame: dict[str, Any]) -> None:
+            await self._send(user_id, frame)
+        return receive
+
+    async def _send(self, user_id: str, frame: dict[str, Any]) -> int:
         delivered = 0
-        frame = {"type": "push", "event": event, "replies": [_reply_json(r, kind=kind) for r in replies]}
         for ws in list(self._sockets.get(user_id, ())):
             if ws.closed:
                 continue
-            await ws.send_json(frame)
-            delivered += 1
+            with contextlib.suppress(ConnectionError, RuntimeError):  # closing meanwhile: history has it
+                await ws.send_json(frame)
+                delivered += 1
         return delivered
+
+    async def push(self, user_id: str, replies: tuple[Reply, ...], kind: str = "status", event: str = "") -> int:
+        """Publish to every open page of the visitor, on any worker; returns how many processes
+        hold one (0: none is open). ``kind`` is how the page shows the replies (a message_log
+        notice kind); ``event`` the notification kind."""
+        frame = push_frame(replies, kind, event)
+        if self.events is None:  # not started (no app): this process's pages only
+            return await self._send(user_id, frame)
+        return await self.events.publish(topic(user_id), frame)
+
+    async def catch_up(self, user_id: str) -> int:
+        """Push what the database holds for the visitor and no page has shown yet (outbox rows
+        held while no socket of theirs was reachable); marks them delivered."""
+        if self.deps is None or user_id not in self._sockets:
+            return 0
+        async with transaction(self.deps.sessions) as session:
+            identity = await identities.find(session, CHANNEL, user_id)
+            replies = await outbox.take_held(session, identity.id, self.deps.clock()) if identity else ()
+        if not replies:
+            return 0
+        return await self._send(user_id, push_frame(replies, "status", "catch_up"))
+
+    async def catch_up_all(self) -> None:
+        for user_id in list(self._sockets):
+            try:
+                await self.catch_up(user_id)
+            except Exception:
+                log.exception("webchat: catching up a page failed; it gets the rest with its next reply")
+
+
+def topic(user_id: str) -> str:
+    return f"webchat:{user_id}"
+
+
+def push_frame(replies: tuple[Reply, ...], kind: str, event: str) -> dict[str, Any]:
+    return {"type": "push", "event": event, "replies": [_reply_json(r, kind=kind) for r in replies]}
 
 
 HUB = web.AppKey("webchat_hub", WebChatHub)
 
 
 class WebChatNotifier:
-    """Pushes outbox messages to the visitor's open pages; with none open, the message is held
-    and shown with the reply to the visitor's next message (it is in the history already)."""
+    """Pushes outbox messages to the visitor's open pages, on whichever worker holds them; with
+    none open, the message is held and shown with the reply to the visitor's next message, or
+    when a page of theirs next connects (it is in the history already)."""
 
     channel = CHANNEL
 
-    def __init__(self, hub: WebChatHub) -> None:
+    def __init__(self, hub: WebChatHub | None = None, events: EventBus | None = None) -> None:
         self.hub = hub
+        self.events = events
 
     async def deliver(self, notification: Notification) -> Delivery:
         script = notification.payload.get("script", "hans")
@@ -97,7 +188,12 @@ class WebChatNotifier:
         kind = message_log.notice_kind(notification.kind)
         choices = tuple(to_script(str(c), script) for c in notification.payload.get("choices") or ())
         reply = Reply(text, choices or (RATING_CHOICES if kind == "rating" else ()))
-        delivered = await self.hub.push(notification.recipient, (reply,), kind=kind, event=notification.kind)
+        if self.hub is not None:
+            delivered = await self.hub.push(notification.recipient, (reply,), kind=kind, event=notification.kind)
+        else:
+            assert self.events is not None
+            delivered = await self.events.publish(topic(notification.recipient),
+                                                  push_frame((reply,), kind, notification.kind))
         return Delivery.SENT if delivered else Delivery.HELD
 
 
@@ -217,14 +313,15 @@ def _parse_outgoing(payload: Any) -> tuple[str, str | None]:
 
 
 def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Settings) -> WebChatHub:
-    """Mount the page and its API. Returns the hub of open pages, which the channel's notifier
-    pushes through: it exists only in this process (:mod:`bot.channels.webchat_channel`)."""
+    """Mount the page and its API. Returns the hub of this process's open pages; it listens on
+    the event bus once the app starts (:mod:`bot.channels.webchat_channel`)."""
     hub = WebChatHub()
     app[HUB] = hub
     trusted = parse_networks(settings.trusted_proxies)
 
     async def load_session_ids(app: web.Application) -> None:
         app[SESSION_IDS] = await SessionIds.load(app[deps_key].sessions)
+        hub.start(app[deps_key])
 
     app.on_startup.append(load_session_ids)
 
@@ -236,7 +333,7 @@ def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Set
         return (token, user_id_for(token)) if moved else None
 
     async def close_sockets(app: web.Application) -> None:
-        await hub.close_all()
+        await hub.drain(TURN_GRACE)
 
     app.on_shutdown.append(close_sockets)
 
@@ -361,10 +458,13 @@ def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Set
             await ws.send_json({"type": "error", "error": text})
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many connections")
             return ws
-        hub.add(user_id, ws)
+        await hub.add(user_id, ws)
+        await hub.catch_up(user_id)  # pushes held while no page of the visitor was reachable
         dialogue = deps.require_dialogue()
         try:
             async for frame in ws:
+                if hub.closing:  # shutting down: the page sends it again to the next worker (same id)
+                    break
                 if frame.type != WSMsgType.TEXT:
                     if frame.type == WSMsgType.BINARY:
                         await ws.send_json({"type": "error", "error": "binary frames are not supported"})
@@ -378,29 +478,30 @@ def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Set
                 except ValueError as exc:  # includes JSONDecodeError
                     await ws.send_json({"type": "error", "error": str(exc)})
                     continue
-                try:
-                    result = await dialogue.handle(
-                        InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id,
-                                       client_ip=address)
-                    )
-                    rotated = await rotate(request, user_id) if gives_personal_data(text) else None
-                    if rotated is not None:  # this socket follows the visitor to the new id
-                        hub.discard(user_id, ws)
-                        old_user_id, (new_token, user_id) = user_id, rotated
-                        hub.add(user_id, ws)
-                    script, live_state = await visitor_state(deps, user_id)
-                    await ws.send_json(_result_json(result, message_id, script, live_state))
-                    if rotated is not None:
-                        await ws.send_json({"type": "session", "ticket": request.app[SESSION_IDS].ticket(
-                            old_user_id, new_token)})
-                except Exception:  # an error frame, never an HTTP 500 written into the upgraded stream
-                    log.exception("webchat: turn failed on a WebSocket")
-                    if ws.closed:
-                        break
-                    await ws.send_json({"type": "error", "in_reply_to": message_id,
-                                        "error": dialogue.texts.render("internal_error")})
+                async with hub.turn():  # a shutdown waits for it to answer
+                    try:
+                        result = await dialogue.handle(
+                            InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id,
+                                           client_ip=address)
+                        )
+                        rotated = await rotate(request, user_id) if gives_personal_data(text) else None
+                        if rotated is not None:  # this socket follows the visitor to the new id
+                            await hub.discard(user_id, ws)
+                            old_user_id, (new_token, user_id) = user_id, rotated
+                            await hub.add(user_id, ws)
+                        script, live_state = await visitor_state(deps, user_id)
+                        await ws.send_json(_result_json(result, message_id, script, live_state))
+                        if rotated is not None:
+                            await ws.send_json({"type": "session", "ticket": request.app[SESSION_IDS].ticket(
+                                old_user_id, new_token)})
+                    except Exception:  # an error frame, never an HTTP 500 written into the upgraded stream
+                        log.exception("webchat: turn failed on a WebSocket")
+                        if ws.closed:
+                            break
+                        await ws.send_json({"type": "error", "in_reply_to": message_id,
+                                            "error": dialogue.texts.render("internal_error")})
         finally:
-            hub.discard(user_id, ws)
+            await hub.discard(user_id, ws)
             if ticket is not None and limits is not None:
                 await limits.release_connection(ticket)
         return ws

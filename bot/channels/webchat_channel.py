@@ -1,7 +1,8 @@
 """The web chat as a :class:`~bot.channels.base.Channel` (the implementation is
 :mod:`bot.channels.webchat`). Always on: it is the platform's website channel. It has no settings
-section of its own (the page's settings are the operator's, in core settings), and its notifier
-pushes to the pages open on this process, so it exists only where the routes are mounted."""
+section of its own (the page's settings are the operator's, in core settings). Its notifier
+publishes on the visitor's event topic: with Redis (``QIBOT_REDIS_URL``) every process has it and
+reaches the pages held by any worker; without, only the process holding the pages has it."""
 
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ class WebChat(Channel):
         self._hub = webchat.setup(app, deps, self.settings)
 
     def notifiers(self, deps: ChannelDeps) -> list[Notifier]:
-        """Only in the process holding the pages' sockets; elsewhere its rows are not even
-        claimed (the dispatcher takes rows of the channels it has a notifier for)."""
-        if self._hub is None:
+        """In the process holding the pages' sockets, and in every process when events cross
+        workers (Redis); elsewhere its rows are not even claimed (the dispatcher takes rows of
+        the channels it has a notifier for), so a page on this process is never skipped."""
+        if self._hub is None and (deps.events is None or not deps.events.cluster):
             return []
         from bot.channels.webchat import WebChatNotifier
 
-        return [WebChatNotifier(self._hub)]
+        return [WebChatNotifier(self._hub, deps.events)]

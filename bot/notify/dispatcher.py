@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, Update, bindparam, select, update
+from sqlalchemy import CursorResult, Update, and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.notify.base import Delivery, Notification, Notifier
@@ -56,10 +56,19 @@ _CLAIM_SET = update(_OUTBOX).values(status=SENDING, attempts=_OUTBOX.c.attempts 
                                     next_attempt_at=bindparam("lease_until")).returning(
     _OUTBOX.c.id, _OUTBOX.c.channel, _OUTBOX.c.recipient, _OUTBOX.c.kind, _OUTBOX.c.payload, _OUTBOX.c.identity_id,
     _OUTBOX.c.attempts)
-_CLAIM = _CLAIM_SET.where(*_DUE_ROW)  # SQLite: one writer at a time, and the update re-checks the row
+# The rows of one recipient go out in order across workers too (in one process a lane does it): a
+# row is not claimed while an earlier row of its recipient is being sent, or due and waiting.
+_EARLIER = _OUTBOX.alias("earlier")
+_NOTHING_EARLIER = ~exists().where(
+    _EARLIER.c.channel == _OUTBOX.c.channel, _EARLIER.c.recipient == _OUTBOX.c.recipient,
+    _EARLIER.c.id < _OUTBOX.c.id,
+    or_(_EARLIER.c.status == SENDING,
+        and_(_EARLIER.c.status == PENDING, _EARLIER.c.next_attempt_at <= bindparam("now"))),
+)
+_CLAIM = _CLAIM_SET.where(*_DUE_ROW, _NOTHING_EARLIER)  # SQLite: one writer at a time, and the update re-checks the row
 # PostgreSQL: skip a row another worker (or a hand-over at the user's next contact) has locked.
 _CLAIM_SKIP_LOCKED = _CLAIM_SET.where(
-    *_DUE_ROW,
+    *_DUE_ROW, _NOTHING_EARLIER,
     _OUTBOX.c.id == select(_OUTBOX.c.id).where(*_DUE_ROW).with_for_update(skip_locked=True).scalar_subquery(),
 )
 _RECORD_WHERE = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.status == SENDING,
@@ -150,6 +159,8 @@ class OutboxDispatcher:
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._queued: set[int] = set()  # row ids waiting in a lane of this process, or being delivered
         self._full: set[str] = set()  # channels whose last poll hit ``batch``: more rows may be due
+        self._claimed: dict[int, Notification] = {}  # rows this process claimed and has not recorded
+        self._closing = False
 
     def register(self, notifier: Notifier) -> None:
         self.notifiers[notifier.channel] = notifier
@@ -182,6 +193,8 @@ class OutboxDispatcher:
     async def _poll(self) -> _Round:
         """Hand every due row not yet in a lane to the lane of its recipient (started if idle)."""
         round_ = _Round()
+        if self._closing:
+            return round_
         for channel, row_id, recipient in await self._due():
             if row_id in self._queued:
                 continue
@@ -198,7 +211,7 @@ class OutboxDispatcher:
     async def _drain(self, key: tuple[str, str], lane: _Lane) -> None:
         gate = self._gates.setdefault(key[0], asyncio.Semaphore(self.concurrency))
         try:
-            while lane.queue:
+            while lane.queue and not self._closing:
                 row_id, round_ = lane.queue[0]
                 try:
                     async with gate:
@@ -249,6 +262,17 @@ class OutboxDispatcher:
         notification = await self._claim(row_id)
         if notification is None:
             return
+        self._claimed[notification.id] = notification
+        try:
+            await self._deliver_claimed(notification, stats)
+        except asyncio.CancelledError:
+            raise  # still claimed: ``close`` releases it
+        except BaseException:
+            self._claimed.pop(notification.id, None)
+            raise
+        self._claimed.pop(notification.id, None)
+
+    async def _deliver_claimed(self, notification: Notification, stats: DispatchStats) -> None:
         notifier = self.notifiers.get(notification.channel)
         limit: asyncio.Timeout | None = None
         try:
@@ -315,11 +339,31 @@ class OutboxDispatcher:
             raise
         return round_.stats
 
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop gracefully (SIGTERM of a worker): claim nothing more, let the deliveries in flight
+        finish (up to ``grace`` seconds), then release the claims of those cut off, so another
+        worker delivers them at once instead of after their lease. Rows queued here but not yet
+        claimed were never taken: they stay due for the others."""
+        self._closing = True
+        self.wakeup.set()
+        tasks = [lane.task for lane in list(self._lanes.values()) if lane.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        await self._stop()
+        for notification in list(self._claimed.values()):
+            try:
+                await self._record(notification, status=PENDING, next_attempt_at=self.clock(),
+                                   attempts=max(notification.attempts - 1, 0))
+            except Exception:  # the lease runs out anyway
+                log.exception("outbox %d: claim not released", notification.id)
+        self._claimed.clear()
+
     async def run_forever(self, interval: float = 1.0) -> None:
         """Poll for due rows; ``wakeup.set()`` makes a fresh row go out without waiting. A poll
-        does not wait for the deliveries it started: a slow channel never holds up the next one."""
+        does not wait for the deliveries it started: a slow channel never holds up the next one.
+        Returns after :meth:`close`."""
         try:
-            while True:
+            while not self._closing:
                 try:
                     await self._poll()
                 except Exception:  # a database hiccup must not kill the loop

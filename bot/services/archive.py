@@ -94,6 +94,12 @@ async def archive_case(
     return archive
 
 
+def intact(archive: CaseArchive) -> bool:
+    """Whether the archive's content is still what was frozen (its SHA-256 digest matches):
+    checked after a restore, and by ``qibot db check-archives``."""
+    return hashlib.sha256(_canonical(archive.content).encode()).hexdigest() == archive.digest
+
+
 async def get_archive(session: AsyncSession, number: str) -> CaseArchive | None:
     return (await session.execute(select(CaseArchive).where(CaseArchive.number == number.upper()))).scalar_one_or_none()
 

@@ -285,6 +285,8 @@ class Outbox(TimestampMixin, Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_identity_status", "identity_id", "status"),
+        # The claim's look for an earlier row of the same recipient (order across workers).
+        Index("ix_outbox_recipient", "channel", "recipient", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))  # webchat | cli | wechat | telegram | wecom | log
@@ -429,3 +431,14 @@ class LimitRefusal(Base):
     channel: Mapped[str] = mapped_column(String(20), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
     last_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClusterLease(Base):
+    """A named lease held by one process until ``expires_at``: what makes a periodic job run
+    once per interval across every worker (``bot.jobs``) on SQLite and PostgreSQL alike,
+    without making any process special. A holder that dies simply lets it run out."""
+
+    __tablename__ = "cluster_lease"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120))
+    expires_at: Mapped[datetime] = mapped_column()

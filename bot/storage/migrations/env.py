@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from bot.storage.db import create_engine
@@ -22,6 +23,10 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several workers starting at once each migrate at start: one at a time, and each
+            # reads the version after the one before it committed (then has nothing to do).
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('qibot-migrations'))"))
         context.run_migrations()
 
 
