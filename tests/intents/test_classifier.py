@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -173,8 +174,22 @@ def test_cache_round_trip(tmp_path: Path, no_shipped_model: None) -> None:
     assert key.stat().st_mode & 0o077 == 0
 
 
-def test_tampered_cache_is_rejected_and_rebuilt(tmp_path: Path, no_shipped_model: None) -> None:
-    Nlu.load(tmp_path, embeddings=False)
+@pytest.fixture(scope="module")
+def trained_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache directory in which the NLU was trained (without the shipped model) and signed:
+    made once for the tests below that start from one (each works on its own copy)."""
+    import intents.classifier as classifier
+
+    folder = tmp_path_factory.mktemp("trained-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(classifier, "SHIPPED_MODEL", folder / "no-shipped-model.npz")
+        assert Nlu.load(folder / "cache", embeddings=False).source == "trained"
+    return folder / "cache"
+
+
+def test_tampered_cache_is_rejected_and_rebuilt(tmp_path: Path, no_shipped_model: None, trained_cache: Path) -> None:
+    shutil.copytree(trained_cache, tmp_path, dirs_exist_ok=True)
+    assert Nlu.load(tmp_path, embeddings=False).source == "cache"  # the copy is trusted as it is
     path = _npz(tmp_path)
     blob = bytearray(path.read_bytes())
     blob[-100] ^= 0xFF
@@ -184,13 +199,12 @@ def test_tampered_cache_is_rejected_and_rebuilt(tmp_path: Path, no_shipped_model
     assert Nlu.load(tmp_path, embeddings=False).source == "cache"  # the rebuilt file is signed and trusted
 
 
-def test_foreign_cache_file_is_not_trusted(tmp_path: Path, no_shipped_model: None) -> None:
+def test_foreign_cache_file_is_not_trusted(tmp_path: Path, no_shipped_model: None, trained_cache: Path) -> None:
     """A valid file signed with another directory's key (e.g. copied in) is not loaded."""
-    other = tmp_path / "other"
-    Nlu.load(other, embeddings=False)
+    other = trained_cache
     mine = tmp_path / "mine"
-    Nlu.load(mine, embeddings=False)
-    _npz(mine).write_bytes(_npz(other).read_bytes())
+    mine.mkdir()
+    (mine / _npz(other).name).write_bytes(_npz(other).read_bytes())
     (mine / "cache.key").write_bytes(b"k" * 32)
     assert Nlu.load(mine, embeddings=False).source == "trained"
 
