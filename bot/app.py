@@ -22,6 +22,7 @@ from bot.jobs import run_jobs_forever
 from bot.privacy import install_client_error_filter
 from bot.runtime import Runtime
 from bot.storage import db
+from bot.storage.outage import OUTAGE, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,35 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             await ws.close(code=WSCloseCode.UNSUPPORTED_DATA)
             return ws
         return web.json_response({"error": "request body is not valid UTF-8"}, status=400)
-    except Exception:
+    except Exception as exc:
+        if is_unavailable(exc):
+            return await _busy(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if (ws := edge.upgraded(request)) is not None:
             await ws.close(code=WSCloseCode.INTERNAL_ERROR)
             return ws
         return web.json_response({"error": "internal error"}, status=500)
+
+
+def busy_text(app: web.Application) -> str:
+    """The polite "busy" text users read while the database is unreachable (``handlers/texts.yaml``)."""
+    runtime = app.get(RUNTIME)
+    dialogue = runtime.dialogue if runtime is not None else None
+    return dialogue.texts.render("busy") if dialogue is not None else "系统繁忙，请稍后再试"
+
+
+async def _busy(request: web.Request, exc: BaseException) -> web.StreamResponse:
+    """The database is unreachable: one warning per outage (not a traceback per request), and a
+    503 with the "busy" text, or on a WebSocket an error frame and a close with 1013 (try again
+    later). Nothing of the request was committed, so sending it again is safe."""
+    OUTAGE.mark_down(exc)
+    text = busy_text(request.app)
+    if (ws := edge.upgraded(request)) is not None:
+        if not ws.closed:
+            await ws.send_json({"type": "error", "error": text, "busy": True})
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"database unavailable")
+        return ws
+    return web.json_response({"error": text, "busy": True}, status=503, headers={"Retry-After": "5"})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -66,8 +90,12 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await db.ping(runtime.engine)
     except Exception as exc:  # the database is down or unreachable
-        log.warning("readiness check failed: %s", type(exc).__name__)
+        if is_unavailable(exc):
+            OUTAGE.mark_down(exc)  # logged once per outage, not at every probe
+        else:
+            log.warning("readiness check failed: %s", type(exc).__name__)
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    OUTAGE.mark_up()
     return web.json_response({"status": "ready", "database": "ok", "knowledge_entries": len(runtime.knowledge.kb)})
 
 

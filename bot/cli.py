@@ -124,6 +124,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=serving, access_log=None)
     except OSError as exc:  # the port is taken (by something else: the lock keeps out a second qibot)
+        if isinstance(exc, ConnectionError | TimeoutError):
+            raise  # not the port: the database did not answer at start (main says so in one line)
         print(f"qibot: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     finally:
@@ -488,6 +490,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"qibot: configuration error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from bot.storage.outage import is_unavailable, reason
+
+        if not is_unavailable(exc):
+            raise
+        # A missing or unreachable database at start: one line naming it (without its password)
+        # and why, not the driver's 200-line traceback.
+        print(f"qibot: database unreachable at {_database_shown(args)}: {_one_line(exc)} ({reason(exc)}); "
+              "start it, create it, or check QIBOT_DATABASE_URL", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -495,6 +507,27 @@ def main(argv: list[str] | None = None) -> int:
         # the status of a writer a closed pipe stops (128 + SIGPIPE), like other Unix tools.
         _stdout_to_devnull()
         return 141
+
+
+def _database_shown(args: argparse.Namespace) -> str:
+    """The database URL of this command with any password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(_settings(args).effective_database_url).render_as_string(hide_password=True)
+    except Exception:  # the settings themselves are fine (they were read), but be safe in an error path
+        return "the configured database"
+
+
+def _one_line(exc: BaseException) -> str:
+    """The innermost driver message, on one line and masked (it may quote a parameter)."""
+    from bot.privacy import redact
+
+    root: BaseException = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = " ".join(str(root).split()) or type(root).__name__
+    return redact(text)[:200]
 
 
 def _stdout_to_devnull() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bot.delivery import DeliveryRuntime
 from bot.services import escalation, ratings
 from bot.storage.db import transaction
+from bot.storage.outage import OUTAGE, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ async def run_jobs_forever(runtime: DeliveryRuntime, interval: float = 60.0) -> 
     while True:
         try:
             await run_jobs_once(runtime)
-        except Exception:
-            log.exception("periodic jobs failed; retrying next round")
+        except Exception as exc:
+            if is_unavailable(exc):
+                OUTAGE.mark_down(exc)  # logged once per outage by whoever sees it first
+            else:
+                log.exception("periodic jobs failed; retrying next round")
         await asyncio.sleep(interval)

@@ -28,6 +28,7 @@ from bot.services import identities, live, message_log, outbox
 from bot.services.limits import Refusal, client_address, parse_networks
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner, ServiceCase
+from bot.storage.outage import OUTAGE, is_unavailable
 from intents.normalize import to_script
 
 log = logging.getLogger(__name__)
@@ -393,12 +394,16 @@ def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Set
                     if rotated is not None:
                         await ws.send_json({"type": "session", "ticket": request.app[SESSION_IDS].ticket(
                             old_user_id, new_token)})
-                except Exception:  # an error frame, never an HTTP 500 written into the upgraded stream
-                    log.exception("webchat: turn failed on a WebSocket")
+                except Exception as exc:  # an error frame, never an HTTP 500 written into the upgraded stream
+                    busy = is_unavailable(exc)
+                    if busy:  # the database is down: one warning per outage, the page may send it again
+                        OUTAGE.mark_down(exc)
+                    else:
+                        log.exception("webchat: turn failed on a WebSocket")
                     if ws.closed:
                         break
-                    await ws.send_json({"type": "error", "in_reply_to": message_id,
-                                        "error": dialogue.texts.render("internal_error")})
+                    await ws.send_json({"type": "error", "in_reply_to": message_id, "busy": busy,
+                                        "error": dialogue.texts.render("busy" if busy else "internal_error")})
         finally:
             hub.discard(user_id, ws)
             if ticket is not None and limits is not None:

@@ -38,6 +38,7 @@ from bot.notify.base import Delivery, Notification, Notifier
 from bot.privacy import redact
 from bot.storage.db import transaction
 from bot.storage.models import Outbox
+from bot.storage.outage import OUTAGE, is_unavailable
 from bot.storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -203,8 +204,11 @@ class OutboxDispatcher:
                 try:
                     async with gate:
                         await self._deliver_one(row_id, round_.stats)
-                except Exception:  # a database hiccup: the row stays due (or leased) and comes back
-                    log.exception("outbox %d: dispatch failed", row_id)
+                except Exception as exc:  # a database hiccup: the row stays due (or leased) and comes back
+                    if is_unavailable(exc):
+                        OUTAGE.mark_down(exc)
+                    else:
+                        log.exception("outbox %d: dispatch failed", row_id)
                 finally:
                     lane.queue.popleft()
                     self._queued.discard(row_id)
@@ -322,8 +326,11 @@ class OutboxDispatcher:
             while True:
                 try:
                     await self._poll()
-                except Exception:  # a database hiccup must not kill the loop
-                    log.exception("outbox dispatch round failed")
+                except Exception as exc:  # a database hiccup must not kill the loop
+                    if is_unavailable(exc):
+                        OUTAGE.mark_down(exc)  # once per outage, not every second
+                    else:
+                        log.exception("outbox dispatch round failed")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), timeout=interval)
                 self.wakeup.clear()

@@ -15,6 +15,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from bot.storage.outage import OUTAGE
 from bot.storage.sqlite_inline import InlineConnection
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -47,7 +48,14 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # A new connection after an outage is the sign it is over (the pre-ping replaced the dead ones).
+    event.listen(engine.sync_engine, "connect", _connected)
+    return engine
+
+
+def _connected(_dbapi_connection: Any, _record: Any) -> None:
+    OUTAGE.mark_up()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -43,6 +43,7 @@ from bot.messages import TurnResult
 from bot.privacy import redact
 from bot.services import identities, outbox
 from bot.storage.db import transaction
+from bot.storage.outage import OUTAGE, is_unavailable
 from bot.storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,21 @@ class WeChatChannel:
         return web.Response(text=echostr, content_type="text/plain")
 
     async def receive(self, request: web.Request) -> web.Response:
+        try:
+            return await self._receive(request)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            # The database is down (the replay memory, the turn, the subscription): nothing was
+            # committed. WeChat retries a callback it gets no answer to, so it gets none: the
+            # connection is closed without a response (a 5xx would show the user 该公众号暂时无法
+            # 提供服务 and is not retried). One warning per outage, no traceback per callback.
+            OUTAGE.mark_down(exc)
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=503, text="temporarily unavailable", content_type="text/plain")
+
+    async def _receive(self, request: web.Request) -> web.Response:
         deadline = asyncio.get_running_loop().time() + self.budget
         try:
             callback, encrypted, nonce = await self._read(request)
@@ -111,6 +127,8 @@ class WeChatChannel:
         try:
             content = await self._answer(callback, deadline)
         except Exception as exc:
+            if is_unavailable(exc):
+                raise  # no answer at all: see receive
             # Nothing was committed (the engine rolls back), so WeChat's retry can succeed. The
             # error text may quote the user's message (SQL parameters): masked, no traceback.
             log.error("wechat: turn for message %s failed: %s", callback.inbound.message_id, _masked(exc))
