@@ -86,11 +86,12 @@ def _hold_data_dir(data_dir: Path) -> tuple[TextIO | None, str]:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from bot import metrics
     from bot.app import RUNTIME, create_app
     from bot.privacy import configure_logging
 
     settings = _settings(args, host=args.host, port=args.port)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     for unknown in settings.unknown:
         print(f"qibot: warning: unknown setting {unknown} ignored", file=sys.stderr)
     lock, holder = _hold_data_dir(settings.data_dir)
@@ -115,6 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     async def on_cleanup(app: web.Application) -> None:
         pid_file.unlink(missing_ok=True)  # ours: only the holder of the lock writes it
+        metrics.process_exited(os.getpid())  # multiprocess metrics: this worker's live values go
 
     def serving(_: str) -> None:  # aiohttp calls this once the sockets are bound
         print(f"qibot {__version__} serving on http://{settings.host}:{settings.port}/", flush=True)

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import CursorResult, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.notify.base import Delivery, Notification, Notifier
 from bot.privacy import redact
 from bot.storage.db import transaction
@@ -268,8 +269,10 @@ class OutboxDispatcher:
         if outcome is Delivery.HELD:
             if await self._record(notification, status="held"):
                 stats.held += 1
+                metrics.DELIVERIES.labels(notification.channel, "held").inc()
         elif await self._record(notification, status="sent", sent_at=self.clock(), last_error=None):
             stats.sent += 1
+            metrics.DELIVERIES.labels(notification.channel, "sent").inc()
 
     async def _record_failure(self, notification: Notification, error: str, stats: DispatchStats) -> None:
         what = f"outbox {notification.id} ({notification.kind} to {notification.channel})"
@@ -281,11 +284,13 @@ class OutboxDispatcher:
                     stats.held += 1
                 else:
                     stats.dead += 1
+                metrics.DELIVERIES.labels(notification.channel, status).inc()
                 log.error("%s gave up after %d attempts: %s", what, notification.attempts, error)
             return
         retry_at = self.clock() + self.policy.delay(notification.attempts)
         if await self._record(notification, status=PENDING, next_attempt_at=retry_at, last_error=error):
             stats.retried += 1
+            metrics.DELIVERIES.labels(notification.channel, "retried").inc()
             log.warning("%s attempt %d failed, retry at %s: %s", what, notification.attempts, retry_at.isoformat(),
                         error)
 

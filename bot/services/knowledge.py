@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import metrics
 from bot.storage.dialect import upsert_increment
 from bot.storage.models import KbGap
 from intents import embed
@@ -75,7 +76,11 @@ class KnowledgeService:
             return len(fresh)
 
     def search(self, text: str, limit: int = 3) -> SearchResult:
-        return self._kb.search(text, limit=limit)
+        with metrics.stage("knowledge"):
+            result = self._kb.search(text, limit=limit)
+        # "suggest" (a few entries to choose from) is what an operator calls "choices".
+        metrics.KNOWLEDGE_RESULTS.labels("choices" if result.outcome == "suggest" else result.outcome).inc()
+        return result
 
 
 async def log_gap(session: AsyncSession, text: str, now: datetime) -> None:

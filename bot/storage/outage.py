@@ -32,7 +32,7 @@ _UNAVAILABLE_TEXT = re.compile(
 def _driver_classes() -> tuple[type[BaseException], ...]:
     """asyncpg's connection-level errors (server gone, shutting down, refusing, no such database)."""
     try:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         return ()
     names = ("PostgresConnectionError", "CannotConnectNowError", "InvalidCatalogNameError",
@@ -73,7 +73,7 @@ def is_unavailable(exc: BaseException) -> bool:
 
 def reason(exc: BaseException) -> str:
     """A short, parameter-free description: the class names only (SQL parameters quote users)."""
-    names = []
+    names: list[str] = []
     current: BaseException | None = exc
     while current is not None and len(names) < 3:
         names.append(type(current).__name__)

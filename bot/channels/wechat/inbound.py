@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from wechatpy.exceptions import InvalidAppIdException
 
+from bot import metrics
 from bot.channels.base import ChannelDeps
 from bot.channels.replay import ReplayGuard, Seen
 from bot.channels.wechat import store
@@ -135,6 +136,7 @@ class WeChatChannel:
             return web.Response(status=503, text="temporarily unavailable", content_type="text/plain")
         if content is None:
             return web.Response(text=SUCCESS, content_type="text/plain")
+        metrics.WECHAT_REPLIES.labels("passive").inc()
         xml = text_reply(callback.openid, callback.account, content, int(time.time()))
         if encrypted:
             xml = self.crypto.encrypt(xml, nonce)
@@ -232,6 +234,7 @@ class WeChatChannel:
                     won = await store.claim(session, key, "push", utcnow()) == "push"
                 if won:
                     await self._enqueue(callback, text, "wechat-late", choices)
+                    metrics.WECHAT_REPLIES.labels("pushed").inc()
                 else:
                     log.info("wechat: late answer to %s not pushed: a retry replayed it", key)
         except Exception as exc:
