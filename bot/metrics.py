@@ -40,6 +40,9 @@ TURN_SECONDS = Histogram("qibot_turn_seconds", "Server time of one turn, from re
                          ["channel"], buckets=_BUCKETS)
 STAGE_SECONDS = Histogram("qibot_turn_stage_seconds", "Time of one turn spent in each stage (exclusive)",
                           ["stage"], buckets=_BUCKETS)
+STAGE_CPU = Counter("qibot_turn_stage_cpu_seconds", "CPU seconds of the serving thread while a turn was in each "
+                    "stage (exact when turns do not overlap; under load it includes other turns' CPU while one "
+                    "waited: an upper bound)", ["stage"])
 NLU_RESULTS = Counter("qibot_nlu_results", "NLU results by act and outcome (answer: one reading; choices: "
                       "ambiguous between two domains, the user is asked)", ["act", "outcome"])
 KNOWLEDGE_RESULTS = Counter("qibot_knowledge_results", "Knowledge base searches by outcome (answer, choices, none)",
@@ -132,6 +135,7 @@ def observe(clock: StageClock) -> None:
     TURN_SECONDS.labels(clock.channel).observe(clock.total_wall)
     for name, seconds in clock.wall.items():
         STAGE_SECONDS.labels(name).observe(seconds)
+        STAGE_CPU.labels(name).inc(max(clock.cpu[name], 0.0))
 
 
 def turn(channel: str, outcome: str) -> None:
