@@ -4,7 +4,7 @@ sequential and with concurrent users, on the embedded SQLite or a PostgreSQL URL
 This is where the WeChat webhook's time goes (`bench/webhook.py` measures the whole request);
 use it to see whether a change to the engine or the storage layer helps.
 
-    .venv/bin/python bench/engine.py [--messages 300] [--concurrency 1 50] [--database-url URL] [--compare-blas]
+    .venv/bin/python bench/engine.py [--messages 300] [--concurrency 1 50] [--database-url URL] [--compare]
 
 It prints the CPU of a turn by stage (channel, NLU, knowledge, database, handler), measured on
 turns run one at a time, and the whole process's CPU per turn over the same turns.
@@ -69,8 +69,8 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
     parser.add_argument("--database-url", default="")
-    parser.add_argument("--compare-blas", action="store_true",
-                        help="measure the stages with BLAS's default threads first (the cost before one thread)")
+    parser.add_argument("--compare", action="store_true",
+                        help="measure the stages as before the BLAS and limits-storage fixes first (same process)")
     args = parser.parse_args()
     environ = {"QIBOT_DATA_DIR": tempfile.mkdtemp(prefix="qibot-engine-"), "QIBOT_LOG_LEVEL": "WARNING"}
     if args.database_url:
@@ -80,15 +80,24 @@ async def main() -> None:
         await run(runtime, 20, 1, 10**6)  # warm-up: caches, connection pool
         print(f"dialogue engine, {args.messages} messages per run, database: "
               f"{'SQLite' if runtime.settings.is_sqlite else 'PostgreSQL'}")
-        if args.compare_blas:
-            # Before/after in the same process: BLAS with its default threads, then with one
-            # (what Runtime.start sets; bot/runtime.py, limit_blas_threads).
+        if args.compare:
+            # Before/after in the same process: first as before the two fixes (BLAS with its
+            # default threads, limits' own in-process storage), then one BLAS thread, then both
+            # (what Runtime.start and the Limiter do now; docs/operations.md).
+            from limits.aio.storage import MemoryStorage
+            from limits.aio.strategies import MovingWindowRateLimiter
             from threadpoolctl import threadpool_limits
 
+            assert runtime.limits is not None
+            ours = runtime.limits._memory
+            runtime.limits._memory = MovingWindowRateLimiter(MemoryStorage())
             with threadpool_limits(limits=os.cpu_count() or 1, user_api="blas"):
-                print("BLAS threads: default (one per CPU)")
+                print("before: BLAS threads one per CPU, limits' MemoryStorage")
                 print_stages(*await stages(runtime, args.messages, 2 * 10**7))
-            print("BLAS threads: 1")
+            print("BLAS threads 1, limits' MemoryStorage")
+            print_stages(*await stages(runtime, args.messages, 3 * 10**7))
+            runtime.limits._memory = ours
+            print("now: BLAS threads 1, InlineExpiryMemoryStorage")
         print_stages(*await stages(runtime, args.messages, 10**7))
         print(f"{'users at once':>14} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
         for n, concurrency in enumerate(args.concurrency):
