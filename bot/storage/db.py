@@ -66,6 +66,9 @@ class TimedQueuePool(AsyncAdaptedQueuePool):
     """The PostgreSQL pool, timing how long each checkout waits for a connection (a pool too
     small for the load shows here first): ``qibot_db_pool_wait_seconds``."""
 
+    # Log as SQLAlchemy's own pool (quiet below WARNING), not under bot.storage.db.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
+
     def _do_get(self) -> Any:
         started = time.perf_counter()
         try:
