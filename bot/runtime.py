@@ -47,6 +47,9 @@ def limit_blas_threads() -> None:
         return
     from threadpoolctl import threadpool_limits
 
+    # A BLAS library loaded later (scipy bundles its own OpenBLAS) reads the variable when it
+    # loads; those loaded already are told through threadpoolctl.
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
     threadpool_limits(limits=1, user_api="blas")
 
 
