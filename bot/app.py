@@ -26,6 +26,7 @@ from bot import metrics
 from bot.channels import edge, registry
 from bot.channels.base import ChannelDeps
 from bot.config import Settings
+from bot.console import setup_console
 from bot.jobs import run_jobs_forever
 from bot.privacy import REQUEST_ID, install_client_error_filter
 from bot.runtime import Runtime
@@ -227,4 +228,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.router.add_get("/metrics", metrics_handler(settings))
     for channel in channels:
         channel.setup(app, CHANNEL_DEPS)
+    setup_console(app, CHANNEL_DEPS)
     return app

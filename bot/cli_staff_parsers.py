@@ -11,7 +11,7 @@ from typing import Any
 from bot.services.case_states import COMPLAINT_STATUS_ZH, STATUS_ZH
 from intents.labels import DOMAIN_NAMES_ZH
 
-STAFF_COMMANDS = ("case", "complaint", "commissioner", "demo", "jobs", "enterprise", "limits")
+STAFF_COMMANDS = ("case", "complaint", "commissioner", "demo", "jobs", "enterprise", "limits", "staff")
 
 
 class _WordsParser(argparse.ArgumentParser):
@@ -172,3 +172,21 @@ def add_parsers(sub: Any) -> None:
     limits_parser = sub.add_parser("limits", help="how often each abuse limit refused, per day and channel")
     limits_parser.add_argument("--days", type=int, default=7)
     limits_parser.set_defaults(handler="cli_privacy:cmd_limits")
+
+    # Implemented in bot/cli_staff.py: console accounts.
+    staff = sub.add_parser("staff", help="console accounts: add, passwd, disable, enable, list")
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True)
+    add = staff_sub.add_parser("add", help="create an account (the password is asked for, never an argument)")
+    add.add_argument("login")
+    add.add_argument("--name", dest="display_name", default="", help="display name (default: the login)")
+    add.add_argument("--role", required=True, choices=["commissioner", "supervisor", "manager", "admin"])
+    add.add_argument("--commissioner", help="handle of the commissioner the account acts as")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    passwd = staff_sub.add_parser("passwd", help="set a new password (signs the account out everywhere)")
+    passwd.add_argument("login")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    for name, helptext in (("disable", "refuse sign-ins and end the account's sessions"),
+                           ("enable", "allow sign-ins again")):
+        staff_sub.add_parser(name, help=helptext).add_argument("login")
+    staff_sub.add_parser("list", help="accounts, roles, linked commissioners, last sign-in")
+    staff.set_defaults(handler="cli_staff:cmd_staff")

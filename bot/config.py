@@ -103,6 +103,10 @@ class Settings:
     limit_complaints_per_day: int = 3  # per enterprise
     limit_handoffs_per_hour: int = 3  # per enterprise
     limit_web_cases_per_hour: int = 60  # cases and complaints from the whole web chat: a circuit breaker
+    # Staff console (README, "Console"): failed sign-ins counted per login and per address.
+    limit_login: str = "5/minute;20/hour"
+    limit_login_per_ip: str = "20/minute;100/hour"
+    console_idle_minutes: int = 30  # a console session unused this long must sign in again
     # QIBOT_* keys this version does not know; logged as a warning at start, since a typo such as
     # QIBOT_DATABSE_URL would otherwise silently fall back to the default.
     unknown: tuple[str, ...] = ()
@@ -183,7 +187,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"QIBOT_OUTBOX_CONCURRENCY: must be between 1 and 64, got {settings.outbox_concurrency}")
     if not 0.5 <= settings.outbox_timeout <= 300:
         raise ConfigError(f"QIBOT_OUTBOX_TIMEOUT: must be between 0.5 and 300 seconds, got {settings.outbox_timeout}")
-    for name in ("escalation_hours", "live_idle_minutes", "rating_reminder_hours", "auto_close_days"):
+    for name in ("escalation_hours", "live_idle_minutes", "rating_reminder_hours", "auto_close_days",
+                 "console_idle_minutes"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"QIBOT_{name.upper()}: must be at least 1")
     if settings.archive_retention_years < 3:
@@ -200,7 +205,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"QIBOT_CALENDAR_FILE: {settings.calendar_file} is not a file")
 
 
-_RATE_SETTINGS = ("limit_messages", "limit_messages_per_ip", "limit_openings_per_ip")
+_RATE_SETTINGS = ("limit_messages", "limit_messages_per_ip", "limit_openings_per_ip", "limit_login",
+                  "limit_login_per_ip")
 _COUNT_SETTINGS = ("limit_ws_per_ip", "limit_ws_per_session", "limit_open_cases", "limit_complaints_per_day",
                    "limit_handoffs_per_hour", "limit_web_cases_per_hour")
 

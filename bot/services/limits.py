@@ -186,6 +186,8 @@ class Limiter:
         self.messages = _rates(settings.limit_messages)
         self.messages_per_ip = _rates(settings.limit_messages_per_ip)
         self.openings_per_ip = _rates(settings.limit_openings_per_ip)
+        self.logins = _rates(settings.limit_login)
+        self.logins_per_ip = _rates(settings.limit_login_per_ip)
         self._memory = MovingWindowRateLimiter(InlineExpiryMemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
         self._redis: Redis | None = None
@@ -234,6 +236,23 @@ class Limiter:
         if allowed:
             return None
         return self._refuse(Refusal("openings_per_ip", "limit_openings"), channel, address)
+
+    async def login_allowed(self, login: str, address: str | None) -> bool:
+        """May someone try to sign in to the console as ``login`` from ``address`` now? Only
+        failures are counted (:meth:`login_failed`), so a person who signs in is never slowed."""
+        if not await self._test(self.logins, "login", login.lower()[:40]):
+            self._refuse(Refusal("login", "limit_login"), "console", login[:16])
+            return False
+        if address and not await self._test(self.logins_per_ip, "loginip", address_key(address)):
+            self._refuse(Refusal("login_per_ip", "limit_login"), "console", address)
+            return False
+        return True
+
+    async def login_failed(self, login: str, address: str | None) -> None:
+        """Count a failed console sign-in against the login and the address."""
+        await self._hit(self.logins, "login", login.lower()[:40])
+        if address:
+            await self._hit(self.logins_per_ip, "loginip", address_key(address))
 
     async def _hit(self, items: tuple[RateLimitItem, ...], *identifiers: str) -> bool:
         for item in items:  # shortest window first: a refused burst does not use up the longer one

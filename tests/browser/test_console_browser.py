@@ -1,0 +1,198 @@
+"""The staff console in a real Chromium: a commissioner follows the link of a new-case
+notification, signs in, accepts, replies; the enterprise answers in the web chat and the answer
+appears on the case page without a reload; the commissioner resolves. Screenshots of the inbox
+and the case at 1280×800 and 390×844 go to $QIBOT_SCREENSHOT_DIR (default /tmp/console-shots).
+
+Skips with the reason when no Chromium is installed."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.channels.telegram.render import notification_text
+from bot.config import load_settings
+from bot.console.context import CONSOLE
+from bot.notify.base import Notification
+from bot.runtime import Runtime
+from bot.services import cases
+from bot.services.demo import load_demo
+from bot.services.enterprises import enterprise_for
+from bot.services.knowledge import KnowledgeService
+from bot.storage.db import transaction
+from bot.storage.models import ChannelIdentity, Enterprise, Outbox
+from intents.classifier import Nlu
+from tests.browser.test_webchat_browser import ARGS, CHROMIUM, SCREENS, Site, expect, free_port, say
+from tests.helpers.clock import Clock
+from tests.helpers.console import PASSWORD, add_accounts
+from tests.helpers.services import skip_or_fail
+
+
+@pytest.fixture
+async def site(tmp_path: Path, nlu: Nlu, knowledge: KnowledgeService) -> AsyncIterator[Site]:
+    port = free_port()
+    settings = load_settings(environ={"QIBOT_DATA_DIR": str(tmp_path / "data"),
+                                      "QIBOT_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+    clock = Clock()
+    runtime = await Runtime.start(settings, nlu=nlu, knowledge=knowledge)
+    runtime.dialogue.clock = clock
+    runtime.dispatcher.clock = clock
+    async with transaction(runtime.sessions) as session:
+        await load_demo(session)
+    await add_accounts(runtime)
+    running = Site(runtime, settings, clock)
+    running.port = port
+    await running.start()
+    assert running.server is not None
+    running.server.app[CONSOLE].poll_seconds = 0.3
+    yield running
+    await running.stop()
+    await runtime.close()
+
+
+@pytest.fixture
+def shots() -> Path:
+    path = Path(os.environ.get("QIBOT_SCREENSHOT_DIR") or "/tmp/console-shots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    if not shutil.which(CHROMIUM):
+        skip_or_fail(f"Chromium not found at {CHROMIUM}")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield launched
+        await launched.close()
+
+
+async def new_page(browser: Any, screen: str) -> Any:
+    context = await browser.new_context(locale="zh-CN", **SCREENS[screen])
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    return page
+
+
+async def open_case_for_visitor(site: Site) -> str:
+    """The visitor's demand, as its intake would have opened it (思明区, metrology: wang's)."""
+    async with transaction(site.runtime.sessions) as session:
+        identity = (await session.execute(select(ChannelIdentity).where(ChannelIdentity.channel == "webchat"))
+                    ).scalar_one()
+        enterprise = await enterprise_for(session, identity)
+        enterprise.name, enterprise.mobile = "厦门示例计量有限公司", "13712345678"
+        case = await cases.open_case(session, enterprise=enterprise, identity=identity, domain="metrology",
+                                     description="加油机需要校准，共4台", mode="onsite", district="思明区",
+                                     now=site.clock())
+        return case.number
+
+
+async def other_case(site: Site, description: str) -> str:
+    """Another enterprise's demand in wang's site and skill, opened meanwhile."""
+    async with transaction(site.runtime.sessions) as session:
+        enterprise = Enterprise(name="厦门另一示例公司", district="思明区", mobile="13800001111")
+        session.add(enterprise)
+        await session.flush()
+        case = await cases.open_case(session, enterprise=enterprise, identity=None, domain="metrology",
+                                     description=description, mode="online", district="思明区", now=site.clock())
+        return case.number
+
+
+async def notification_link(site: Site, number: str) -> str:
+    """The link Telegram and WeCom add to the commissioner's new-case notification (the outbox row
+    names the case; the messenger renders it with the public URL)."""
+    async with transaction(site.runtime.sessions) as session:
+        rows = (await session.execute(select(Outbox.payload).where(Outbox.channel == "console",
+                                                                   Outbox.kind == "case_assigned"))).scalars().all()
+    assert [p["commissioner"] for p in rows if p.get("case") == number] == ["wang"]
+    text = notification_text(Notification(1, "telegram", "1", "case_assigned", rows[0]), personal=False,
+                             public_url=site.settings.public_url)
+    found = re.search(r"https?://\S+", text)
+    assert found is not None, text
+    return found.group(0)
+
+
+async def sign_in(page: Any, login: str) -> None:
+    await page.locator("input[name=login]").fill(login)
+    await page.locator("input[name=password]").fill(PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+
+
+async def test_a_commissioner_handles_a_case_from_the_notification_to_its_resolution(
+    site: Site, browser: Any, shots: Path
+) -> None:
+    enterprise = await new_page(browser, "phone")
+    await enterprise.goto(site.url)
+    await enterprise.locator(".msg--welcome").wait_for()
+    await say(enterprise, "你好")  # the visitor's identity exists once it has written
+    number = await open_case_for_visitor(site)
+    link = await notification_link(site, number)
+    assert link.endswith(f"/console/cases/{number}")
+
+    staff = await new_page(browser, "desktop")
+    await staff.goto(link)
+    await staff.wait_for_url(re.compile(r"/console/login"))
+    await sign_in(staff, "wang")
+    await staff.wait_for_url(re.compile(f"/console/cases/{number}$"))
+    await expect(staff.locator("#case-status")).to_have_text("待受理")
+    assert "137****5678" in await staff.locator(".profile").inner_text()  # masked by default
+
+    await staff.keyboard.press("a")  # the shortcut for 受理
+    await staff.wait_for_url(re.compile(r"done=accept"))
+    await expect(staff.locator("#case-status")).to_have_text("办理中")
+    await staff.keyboard.press("r")
+    await expect(staff.locator("#reply-text")).to_be_focused()
+    await staff.select_option("#canned", label="预约上门时间")
+    assert "方便的时间" in await staff.input_value("#reply-text")
+    await staff.fill("#reply-text", "您好，我们明天上午上门校准，请问方便吗？")
+    await staff.keyboard.press("Control+Enter")
+    await staff.wait_for_url(re.compile(r"done=reply"))
+
+    await expect(staff.locator("#conversation .delivery").last).to_have_text("等待发送")
+    await site.deliver()  # the outbox dispatcher pushes the reply to the open web chat
+    await enterprise.locator(".msg--in .msg__bubble", has_text="明天上午上门校准").wait_for()
+    await expect(staff.locator("#conversation .delivery").last).to_have_text("已送达")
+
+    await staff.evaluate("window.__notReloaded = true")
+    await say(enterprise, "方便，上午9点以后都可以")
+    answer = staff.locator("#conversation .chat__msg--in", has_text="上午9点以后都可以")
+    await answer.wait_for()  # arrived through the event stream
+    assert await staff.evaluate("window.__notReloaded === true")
+    await staff.screenshot(path=str(shots / "case-desktop.png"))
+
+    await staff.keyboard.press("s")
+    await staff.fill("#resolve-text", "已上门完成4台加油机校准，证书已出具")
+    await staff.get_by_role("button", name="办结并请企业评价").click()
+    await staff.wait_for_url(re.compile(r"done=resolve"))
+    await expect(staff.locator("#case-status")).to_have_text("已办结待评价")
+    await site.deliver()
+    await enterprise.locator(".msg--in .msg__bubble", has_text="证书已出具").wait_for()
+
+    await staff.goto(site.url + "console/")
+    await expect(staff).to_have_title(re.compile(r"^工作台"))  # nothing waits for wang
+    await staff.evaluate("window.__notReloaded = true")
+    others = [await other_case(site, "电子秤需要强制检定"), await other_case(site, "压力表校准")]
+    for number_ in others:  # new cases appear without a reload, counted in the tab title
+        await staff.locator("#live .case-row__number", has_text=number_).first.wait_for()
+    await expect(staff).to_have_title(re.compile(r"^\(2\) 工作台"))
+    assert await staff.evaluate("window.__notReloaded === true")
+    await staff.screenshot(path=str(shots / "inbox-desktop.png"))
+
+    phone = await new_page(browser, "phone")
+    await phone.goto(link)
+    await sign_in(phone, "chen")
+    await phone.wait_for_url(re.compile(f"/console/cases/{number}$"))
+    await phone.screenshot(path=str(shots / "case-phone.png"), full_page=True)
+    width = await phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the case page scrolls sideways on a phone ({width}px)"
+    await phone.goto(site.url + "console/")
+    await phone.screenshot(path=str(shots / "inbox-phone.png"), full_page=True)
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390

@@ -1,0 +1,28 @@
+"""``qibot staff``: the first administrator is created from the terminal, the password never on
+the command line or in the output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers.cli import run
+
+SECRET = "first-admin-password"
+
+
+def test_staff_accounts_are_created_listed_changed_and_disabled(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    short = run(["staff", "add", "root", "--role", "admin", "--password-stdin"], data, stdin="short\n")
+    assert short.returncode == 1 and "at least 10 characters" in short.stderr
+    added = run(["staff", "add", "root", "--name", "管理员", "--role", "admin", "--password-stdin"], data,
+                stdin=SECRET + "\n")
+    assert added.returncode == 0, added.stderr
+    assert "created root (admin)" in added.stdout
+    unlinked = run(["staff", "add", "wang", "--role", "commissioner", "--password-stdin"], data, stdin=SECRET + "\n")
+    assert unlinked.returncode == 1 and "--commissioner" in unlinked.stderr
+    assert run(["staff", "passwd", "root", "--password-stdin"], data, stdin="another-password-1\n").returncode == 0
+    assert run(["staff", "disable", "root"], data).returncode == 0
+    listing = run(["staff", "list"], data)
+    assert "root" in listing.stdout and "admin" in listing.stdout and "disabled" in listing.stdout
+    for result in (added, listing):
+        assert SECRET not in result.stdout + result.stderr
