@@ -40,8 +40,8 @@ def limit_blas_threads() -> None:
     """One BLAS thread in a serving process. A turn's matrix products (NLU scores, knowledge
     ranking, a sentence embedding) are small; OpenBLAS would still wake a thread per core for
     each and let them spin waiting for work, which on a 2-core machine cost more CPU than the
-    turn itself: bench/engine.py measured 17.8 ms of process CPU per turn with the default
-    threads and 5.6 ms with one, for the same answers (docs/operations.md). An operator who
+    turn itself: bench/engine.py --compare measured 18.6 ms of process CPU per turn with the
+    default threads and 7.0 ms with one, in one run, for the same answers (docs/operations.md). An operator who
     sets OPENBLAS_NUM_THREADS (or OMP_/MKL_) keeps that choice."""
     if any(os.environ.get(name) for name in _BLAS_ENV):
         return
