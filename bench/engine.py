@@ -4,17 +4,22 @@ sequential and with concurrent users, on the embedded SQLite or a PostgreSQL URL
 This is where the WeChat webhook's time goes (`bench/webhook.py` measures the whole request);
 use it to see whether a change to the engine or the storage layer helps.
 
-    .venv/bin/python bench/engine.py [--messages 300] [--concurrency 1 50] [--database-url URL]
+    .venv/bin/python bench/engine.py [--messages 300] [--concurrency 1 50] [--database-url URL] [--compare]
+
+It prints the CPU of a turn by stage (channel, NLU, knowledge, database, handler), measured on
+turns run one at a time, and the whole process's CPU per turn over the same turns.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
 
+from bot import metrics
 from bot.config import load_settings
 from bot.messages import InboundMessage
 from bot.runtime import Runtime
@@ -38,11 +43,34 @@ async def run(runtime: Runtime, messages: int, concurrency: int, offset: int) ->
     return time.perf_counter() - started, latencies
 
 
+async def stages(runtime: Runtime, messages: int, offset: int) -> tuple[dict[str, float], float, float]:
+    """CPU per turn by stage, turns one at a time (so each stage's thread CPU is its own), and
+    the process's CPU per turn over the same turns (which includes the event loop's own work)."""
+    totals = dict.fromkeys(metrics.STAGES, 0.0)
+    process_started = time.process_time()
+    for i in range(messages):
+        with metrics.turn_scope(record=False) as clock:
+            await runtime.dialogue.handle(InboundMessage("wechat", f"user-{offset + i}", TEXTS[i % 4],
+                                                         message_id=str(i)))
+        for name, seconds in clock.cpu.items():
+            totals[name] += seconds
+    process = (time.process_time() - process_started) / messages
+    return {name: seconds / messages for name, seconds in totals.items()}, sum(totals.values()) / messages, process
+
+
+def print_stages(per_stage: dict[str, float], total: float, process: float) -> None:
+    print("CPU per turn by stage, turns one at a time (ms): "
+          + ", ".join(f"{name} {seconds * 1000:.2f}" for name, seconds in per_stage.items())
+          + f"; stages {total * 1000:.2f}, whole process {process * 1000:.2f}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--compare", action="store_true",
+                        help="measure the stages as before the BLAS and limits-storage fixes first (same process)")
     args = parser.parse_args()
     environ = {"QIBOT_DATA_DIR": tempfile.mkdtemp(prefix="qibot-engine-"), "QIBOT_LOG_LEVEL": "WARNING"}
     if args.database_url:
@@ -52,6 +80,25 @@ async def main() -> None:
         await run(runtime, 20, 1, 10**6)  # warm-up: caches, connection pool
         print(f"dialogue engine, {args.messages} messages per run, database: "
               f"{'SQLite' if runtime.settings.is_sqlite else 'PostgreSQL'}")
+        if args.compare:
+            # Before/after in the same process: first as before the two fixes (BLAS with its
+            # default threads, limits' own in-process storage), then one BLAS thread, then both
+            # (what Runtime.start and the Limiter do now; docs/operations.md).
+            from limits.aio.storage import MemoryStorage
+            from limits.aio.strategies import MovingWindowRateLimiter
+            from threadpoolctl import threadpool_limits
+
+            assert runtime.limits is not None
+            ours = runtime.limits._memory
+            runtime.limits._memory = MovingWindowRateLimiter(MemoryStorage())
+            with threadpool_limits(limits=os.cpu_count() or 1, user_api="blas"):
+                print("before: BLAS threads one per CPU, limits' MemoryStorage")
+                print_stages(*await stages(runtime, args.messages, 2 * 10**7))
+            print("BLAS threads 1, limits' MemoryStorage")
+            print_stages(*await stages(runtime, args.messages, 3 * 10**7))
+            runtime.limits._memory = ours
+            print("now: BLAS threads 1, InlineExpiryMemoryStorage")
+        print_stages(*await stages(runtime, args.messages, 10**7))
         print(f"{'users at once':>14} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
         for n, concurrency in enumerate(args.concurrency):
             elapsed, latencies = await run(runtime, args.messages, concurrency, n * args.messages)

@@ -248,7 +248,8 @@ def _free_port() -> int:
 
 
 def start_server(
-    target: str, work: Path, cache_dir: Path, profile: Path | None, database_url: str, port: int = 0, worker: int = 0
+    target: str, work: Path, cache_dir: Path, profile: Path | None, database_url: str, port: int = 0, worker: int = 0,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     port_file = work / f"{target}-{worker}.port"
     port_file.unlink(missing_ok=True)
@@ -258,7 +259,7 @@ def start_server(
         cmd += ["--profile", str(profile.resolve())]
     if database_url:
         cmd += ["--database-url", database_url]
-    proc = subprocess.Popen(cmd, cwd=ROOT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
     deadline = time.monotonic() + 180
     while not port_file.exists() or not port_file.read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -266,6 +267,38 @@ def start_server(
             raise SystemExit(f"the {target} server did not start")
         time.sleep(0.1)
     return proc, int(port_file.read_text())
+
+
+def scrape_stages(port: int) -> dict[str, float]:
+    """The server's CPU seconds by stage and its turn count, from its own /metrics."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    out: dict[str, float] = {"turns": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "qibot_turn_stage_cpu_seconds_total":
+                out[sample.labels["stage"]] = sample.value
+            elif sample.name == "qibot_turns_total":
+                out["turns"] += sample.value
+    return out
+
+
+def stage_costs(port: int, requests: list[bytes], seconds: float, servers: list[psutil.Process]) -> dict[str, float]:
+    """CPU per turn by stage (ms), one request at a time so each turn's thread CPU is its own,
+    with the server process's CPU per turn over the same requests."""
+    before = scrape_stages(port)
+    cpu_before = _cpu_seconds(servers)
+    asyncio.run(load(port, requests, 1, seconds, 0.0, servers))
+    cpu = _cpu_seconds(servers) - cpu_before
+    after = scrape_stages(port)
+    turns = after["turns"] - before["turns"]
+    costs = {k: (after.get(k, 0.0) - before.get(k, 0.0)) / turns * 1000 for k in after if k != "turns"}
+    costs["process"] = cpu / turns * 1000
+    return costs
 
 
 def check_one_reply(port: int, requests: list[bytes]) -> str:
@@ -302,6 +335,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="run the full app as this many processes sharing the port (SO_REUSEPORT); the floor "
                              "stays one process")
+    parser.add_argument("--compare-blas", action="store_true",
+                        help="also run the full app with one BLAS thread per CPU (before bot/runtime.py limited it)")
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
@@ -329,28 +364,39 @@ def main() -> int:
 
     levels = [int(c) for c in args.concurrency.split(",")]
     results: list[Result] = []
+    stages: dict[str, dict[str, float]] = {}
     sample = ""
     started = time.monotonic()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="qibot-bench-") as tmp:
         work = Path(tmp)
         next_id = 10**15
-        for target in ("floor", "channel", "full"):
+        targets = ["floor", "channel", *(["full-blasN"] if args.compare_blas else []), "full"]
+        for target in targets:
             procs: list[subprocess.Popen[bytes]] = []
-            workers = args.workers if target == "full" else 1
+            full = target.startswith("full")
+            serve_as = "full" if full else target
+            # full-blasN: the full app as before bot/runtime.py limited BLAS to one thread
+            env = {"OPENBLAS_NUM_THREADS": str(os.cpu_count() or 1)} if target == "full-blasN" else {}
+            workers = args.workers if full else 1
+            (work / target).mkdir()
             shared_port = _free_port() if workers > 1 else 0
             for worker in range(workers):  # one after the other: the first applies the migrations
-                proc, port = start_server(target, work, args.cache_dir, args.profile if target == "full" else None,
-                                          args.database_url if target == "full" else "", shared_port, worker)
+                proc, port = start_server(serve_as, work / target, args.cache_dir, args.profile if full else None,
+                                          args.database_url if full else "", shared_port, worker, env)
                 procs.append(proc)
             servers = [psutil.Process(proc.pid) for proc in procs]
             try:
-                if target == "full":
+                if full:
                     probe = build_requests(port, 1, next_id)
                     next_id += 1
                     sample = check_one_reply(port, probe)
+                    if workers == 1:
+                        requests = build_requests(port, 5000, next_id)
+                        next_id += 5000
+                        stages[target] = stage_costs(port, requests, args.seconds, servers)
                 for concurrency in levels:
-                    count = 20_000 if target == "full" else 60_000
+                    count = 20_000 if full else 60_000
                     requests = build_requests(port, count, next_id)
                     next_id += count
                     n, wall, lat, bad, cpu = asyncio.run(
@@ -377,9 +423,15 @@ def main() -> int:
     print("floor = wechatpy decrypt+parse+encrypt only; channel = the real app with the engine stubbed out; "
           f"full = the real app, engine and database ({database}), {args.workers} process(es)")
     print(f"sample answer of the full app: {sample[:60]!r}")
-    print(f"{'target':<7}{'conns':>6}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'bad':>6}{'server CPU':>12}")
+    print(f"{'target':<11}{'conns':>6}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'bad':>6}{'server CPU':>12}")
     for r in results:
-        print(f"{r.target:<7}{r.concurrency:>6}{r.rate:>10.0f}{r.p50:>9.1f}{r.p99:>9.1f}{r.bad:>6}{r.cpu:>11.0%}")
+        print(f"{r.target:<11}{r.concurrency:>6}{r.rate:>10.0f}{r.p50:>9.1f}{r.p99:>9.1f}{r.bad:>6}{r.cpu:>11.0%}")
+    for target, costs in stages.items():
+        print(f"{target}: server CPU per turn by stage, one request at a time (ms): "
+              + ", ".join(f"{name} {costs.get(name, 0.0):.2f}" for name in ("channel", "nlu", "knowledge", "database",
+                                                                          "handler"))
+              + f"; stages {sum(costs.get(n, 0.0) for n in ('channel', 'nlu', 'knowledge', 'database', 'handler')):.2f}"
+              + f", whole server process {costs['process']:.2f}")
     for concurrency in levels:
         floor, channel, full = (next(r for r in results if r.target == t and r.concurrency == concurrency)
                                 for t in ("floor", "channel", "full"))

@@ -9,20 +9,31 @@ channel of :mod:`bot.channels.registry` is mounted; channels read their dependen
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any
 
 from aiohttp import WSCloseCode, web
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import func, select
 
+from bot import metrics
 from bot.channels import edge, registry
 from bot.channels.base import ChannelDeps
 from bot.config import Settings
 from bot.console import setup_console
 from bot.jobs import run_jobs_forever
-from bot.privacy import install_client_error_filter
+from bot.privacy import REQUEST_ID, install_client_error_filter
 from bot.runtime import Runtime
+from bot.services.limits import client_address, parse_networks
 from bot.storage import db
+from bot.storage.models import Outbox
+from bot.storage.outage import OUTAGE, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +42,26 @@ RUNTIME = web.AppKey("runtime", Runtime)
 CHANNEL_DEPS = web.AppKey("channel_deps", ChannelDeps)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request gets an id (nginx's ``X-Request-Id`` when it sends a sane one) that every
+    log line written while serving it carries, and is measured as a turn if it runs one."""
+    given = request.headers.get("X-Request-Id", "")
+    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+    token = REQUEST_ID.set(request_id)
+    try:
+        with metrics.turn_scope():
+            response = await handler(request)
+        if not response.prepared:
+            response.headers["X-Request-Id"] = request_id
+        return response
+    finally:
+        REQUEST_ID.reset(token)
 
 
 @web.middleware
@@ -50,12 +81,35 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             await ws.close(code=WSCloseCode.UNSUPPORTED_DATA)
             return ws
         return web.json_response({"error": "request body is not valid UTF-8"}, status=400)
-    except Exception:
+    except Exception as exc:
+        if is_unavailable(exc):
+            return await _busy(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if (ws := edge.upgraded(request)) is not None:
             await ws.close(code=WSCloseCode.INTERNAL_ERROR)
             return ws
         return web.json_response({"error": "internal error"}, status=500)
+
+
+def busy_text(app: web.Application) -> str:
+    """The polite "busy" text users read while the database is unreachable (``handlers/texts.yaml``)."""
+    runtime = app.get(RUNTIME)
+    dialogue = runtime.dialogue if runtime is not None else None
+    return dialogue.texts.render("busy") if dialogue is not None else "系统繁忙，请稍后再试"
+
+
+async def _busy(request: web.Request, exc: BaseException) -> web.StreamResponse:
+    """The database is unreachable: one warning per outage (not a traceback per request), and a
+    503 with the "busy" text, or on a WebSocket an error frame and a close with 1013 (try again
+    later). Nothing of the request was committed, so sending it again is safe."""
+    OUTAGE.mark_down(exc)
+    text = busy_text(request.app)
+    if (ws := edge.upgraded(request)) is not None:
+        if not ws.closed:
+            await ws.send_json({"type": "error", "error": text, "busy": True})
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"database unavailable")
+        return ws
+    return web.json_response({"error": text, "busy": True}, status=503, headers={"Retry-After": "5"})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -67,9 +121,68 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await db.ping(runtime.engine)
     except Exception as exc:  # the database is down or unreachable
-        log.warning("readiness check failed: %s", type(exc).__name__)
+        if is_unavailable(exc):
+            OUTAGE.mark_down(exc)  # logged once per outage, not at every probe
+        else:
+            log.warning("readiness check failed: %s", type(exc).__name__)
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    OUTAGE.mark_up()
     return web.json_response({"status": "ready", "database": "ok", "knowledge_entries": len(runtime.knowledge.kb)})
+
+
+async def _backlog(runtime: Runtime) -> dict[tuple[str, str], int]:
+    """Outbox rows not yet delivered, by channel and status (one grouped query per scrape)."""
+    async with runtime.engine.connect() as conn:
+        rows = await conn.execute(_BACKLOG)
+        return {(channel, status): count for channel, status, count in rows}
+
+
+_OUTBOX = Outbox.__table__
+_BACKLOG = (select(_OUTBOX.c.channel, _OUTBOX.c.status, func.count())
+            .where(_OUTBOX.c.status.in_(("pending", "sending", "held")))
+            .group_by(_OUTBOX.c.channel, _OUTBOX.c.status))
+
+
+def _scraper_address(request: web.Request, trusted: tuple[Any, ...]) -> IPv4Address | IPv6Address | None:
+    """Who asks for ``/metrics``. A request forwarded by a proxy we do not trust (nginx on this
+    host without QIBOT_TRUSTED_PROXIES) has an unknown client: None, never the proxy's loopback."""
+    forwarded = any(h in request.headers for h in ("X-Forwarded-For", "Forwarded", "X-Real-IP"))
+    address = client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
+    if address is None or (forwarded and address == request.remote):
+        return None
+    try:
+        return ip_address(address)
+    except ValueError:  # a Unix socket peer
+        return None
+
+
+def metrics_handler(settings: Settings) -> Handler:
+    """``/metrics`` for Prometheus: only from the allowed addresses (default: this machine), or
+    with the bearer token when one is set. The address is the connecting one, or the client's
+    from ``X-Forwarded-For`` of a trusted proxy, so nginx on the same host does not make every
+    visitor "local"."""
+    allowed = parse_networks(settings.metrics_allow)
+    trusted = parse_networks(settings.trusted_proxies)
+    expected = f"Bearer {settings.metrics_token}".encode() if settings.metrics_token else None
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        address = _scraper_address(request, trusted)
+        given = request.headers.get("Authorization", "").encode()
+        by_token = expected is not None and hmac.compare_digest(given, expected)
+        by_address = address is not None and any(address.version == n.version and address in n for n in allowed)
+        if not (by_token or by_address):
+            return web.json_response({"error": "forbidden"}, status=403)
+        try:
+            backlog = await _backlog(request.app[RUNTIME])
+        except Exception as exc:  # the process's metrics are still worth reading when the database is down
+            if not is_unavailable(exc):
+                raise
+            OUTAGE.mark_down(exc)
+            backlog = {}
+        body = await asyncio.to_thread(metrics.exposition, backlog)  # reads the worker files in multiprocess mode
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return handle
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
@@ -77,7 +190,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     runtime), the caller owns its lifetime, and the channels mounted here register their
     notifiers with its dispatcher while the app runs; otherwise the app starts and closes its own
     runtime, which registers them."""
-    app = web.Application(middlewares=[edge.bounded_paths, error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(middlewares=[observe, edge.bounded_paths, error_middleware],
+                          client_max_size=settings.max_body_bytes)
     app.on_response_prepare.append(edge.security_headers(settings.public_url))
     install_client_error_filter()  # aiohttp's unparsable-request tracebacks become one line
     app[SETTINGS] = settings
@@ -113,6 +227,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.cleanup_ctx.append(runtime_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler(settings))
     for channel in channels:
         channel.setup(app, CHANNEL_DEPS)
     setup_console(app, CHANNEL_DEPS)

@@ -98,7 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.privacy import configure_logging
 
     settings = _settings(args, host=args.host, port=args.port)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     child = os.environ.get(_CHILD) == "1"
     if not child:
         for unknown in settings.unknown:
@@ -155,6 +155,7 @@ def _serve_one(settings: Settings, pid_file: Path | None, reuse_port: bool = Fal
     their claim back, and only then does the process exit."""
     from aiohttp import web
 
+    from bot import metrics
     from bot.app import RUNTIME, create_app
 
     app = create_app(settings)
@@ -175,6 +176,7 @@ def _serve_one(settings: Settings, pid_file: Path | None, reuse_port: bool = Fal
     async def on_cleanup(app: web.Application) -> None:
         if pid_file is not None:
             _remove_pid(pid_file)  # ours: only the holder of the lock writes it
+        metrics.process_exited(os.getpid())  # multiprocess metrics: this worker's live values go
 
     def serving(_: str) -> None:  # aiohttp calls this once the sockets are bound
         print(f"qibot {__version__} serving on http://{settings.host}:{settings.port}/ (pid {os.getpid()})",
@@ -186,6 +188,8 @@ def _serve_one(settings: Settings, pid_file: Path | None, reuse_port: bool = Fal
         web.run_app(app, host=settings.host, port=settings.port, print=serving, access_log=None,
                     shutdown_timeout=SHUTDOWN_TIMEOUT, reuse_port=reuse_port or None)
     except OSError as exc:  # the port is taken (by something else: the lock keeps out a second qibot)
+        if isinstance(exc, ConnectionError | TimeoutError):
+            raise  # not the port: the database did not answer at start (main says so in one line)
         print(f"qibot: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
@@ -220,7 +224,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from bot.privacy import configure_logging
 
     settings = _settings(args)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     async def work() -> None:
         runtime = await DeliveryRuntime.start(settings)
@@ -630,6 +634,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"qibot: configuration error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from bot.storage.outage import is_unavailable, reason
+
+        if not is_unavailable(exc):
+            raise
+        # A missing or unreachable database at start: one line naming it (without its password)
+        # and why, not the driver's 200-line traceback.
+        print(f"qibot: database unreachable at {_database_shown(args)}: {_one_line(exc)} ({reason(exc)}); "
+              "start it, create it, or check QIBOT_DATABASE_URL", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -637,6 +651,27 @@ def main(argv: list[str] | None = None) -> int:
         # the status of a writer a closed pipe stops (128 + SIGPIPE), like other Unix tools.
         _stdout_to_devnull()
         return 141
+
+
+def _database_shown(args: argparse.Namespace) -> str:
+    """The database URL of this command with any password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(_settings(args).effective_database_url).render_as_string(hide_password=True)
+    except Exception:  # the settings themselves are fine (they were read), but be safe in an error path
+        return "the configured database"
+
+
+def _one_line(exc: BaseException) -> str:
+    """The innermost driver message, on one line and masked (it may quote a parameter)."""
+    from bot.privacy import redact
+
+    root: BaseException = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = " ".join(str(root).split()) or type(root).__name__
+    return redact(text)[:200]
 
 
 def _stdout_to_devnull() -> None:

@@ -33,6 +33,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json: one JSON object a line, with the request id (docs/operations.md)
+    # Who may read /metrics: these addresses/networks (default: this machine only), or anyone
+    # sending "Authorization: Bearer <metrics_token>" when a token is set.
+    metrics_allow: str = "127.0.0.1,::1"
+    metrics_token: str = ""
     public_url: str = ""  # how users reach the service; used in links sent to commissioners
     max_message_chars: int = 2000  # longer messages get a polite "too long" reply (and are kept)
     outbox_concurrency: int = 4  # deliveries in flight per channel (one at a time per recipient)
@@ -166,6 +171,15 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"QIBOT_PORT: must be between 1 and 65535, got {settings.port}")
     if settings.log_level.upper() not in _LOG_LEVELS:
         raise ConfigError(f"QIBOT_LOG_LEVEL: must be one of {', '.join(_LOG_LEVELS)}, got {settings.log_level!r}")
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError(f"QIBOT_LOG_FORMAT: must be text or json, got {settings.log_format!r}")
+    for part in filter(None, (p.strip() for p in settings.metrics_allow.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ConfigError(f"QIBOT_METRICS_ALLOW: {part!r} is not an address or network") from None
+    if settings.metrics_token and len(settings.metrics_token) < 16:
+        raise ConfigError("QIBOT_METRICS_TOKEN: use at least 16 characters")
     if settings.database_url:
         scheme = settings.database_url.split("://", 1)[0]
         if "://" not in settings.database_url or scheme not in _DB_SCHEMES:

@@ -19,6 +19,7 @@ from datetime import timedelta
 from bot.delivery import DeliveryRuntime
 from bot.services import escalation, leases, ratings
 from bot.storage.db import transaction
+from bot.storage.outage import OUTAGE, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,9 @@ async def run_jobs_forever(runtime: DeliveryRuntime, interval: float = 60.0, hol
     while True:
         try:
             await run_jobs_if_due(runtime, holder, interval)
-        except Exception:
-            log.exception("periodic jobs failed; retrying next round")
+        except Exception as exc:
+            if is_unavailable(exc):
+                OUTAGE.mark_down(exc)  # logged once per outage by whoever sees it first
+            else:
+                log.exception("periodic jobs failed; retrying next round")
         await asyncio.sleep(interval)

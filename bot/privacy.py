@@ -21,6 +21,7 @@ import sys
 import traceback
 import unicodedata
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
@@ -214,9 +215,42 @@ def _masked_excepthook(kind: type[BaseException], exc: BaseException, tb: Traceb
     sys.stderr.write(redact("".join(traceback.format_exception(kind, exc, tb))))
 
 
-def configure_logging(level: str) -> None:
+# The id of the HTTP request (or turn) being served, on every log line written meanwhile: set by
+# the app's middleware, read by RequestIdFilter. "-" outside a request (start-up, jobs).
+REQUEST_ID: ContextVar[str] = ContextVar("qibot_request_id", default="-")
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
+def _json_formatter() -> logging.Formatter:
+    """One JSON object a line (python-json-logger). The record reaches it already masked by
+    RedactingFilter; the traceback it would format again from ``exc_info`` is masked here, and
+    so is every extra field a caller attached."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    class MaskedJsonFormatter(JsonFormatter):
+        def formatException(self, ei: Any) -> str:
+            text = super().formatException(ei)
+            return redact(text if isinstance(text, str) else "\n".join(text))
+
+        def process_log_record(self, log_record: dict[str, Any]) -> dict[str, Any]:
+            return {key: redact_data(value) for key, value in log_record.items()}
+
+    return MaskedJsonFormatter("%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+                               rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if fmt == "json":
+        handler.setFormatter(_json_formatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RequestIdFilter())
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,26 @@ from intents.classifier import Nlu
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+_BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_blas_threads() -> None:
+    """One BLAS thread in a serving process. A turn's matrix products (NLU scores, knowledge
+    ranking, a sentence embedding) are small; OpenBLAS would still wake a thread per core for
+    each and let them spin waiting for work, which on a 2-core machine cost more CPU than the
+    turn itself: bench/engine.py --compare measured 18.6 ms of process CPU per turn with the
+    default threads and 7.0 ms with one, in one run, for the same answers (docs/operations.md). An operator who
+    sets OPENBLAS_NUM_THREADS (or OMP_/MKL_) keeps that choice."""
+    if any(os.environ.get(name) for name in _BLAS_ENV):
+        return
+    from threadpoolctl import threadpool_limits
+
+    # A BLAS library loaded later (scipy bundles its own OpenBLAS) reads the variable when it
+    # loads; those loaded already are told through threadpoolctl.
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    threadpool_limits(limits=1, user_api="blas")
 
 
 @dataclass
@@ -54,6 +75,7 @@ class Runtime(DeliveryRuntime):
         ``channels``: the instances whose notifiers to register (the app passes the ones it
         mounted); by default every configured one."""
         started = time.perf_counter()
+        limit_blas_threads()
         if channels is None:
             channels = registry.configured(settings)  # a bad channel setting fails before the long load
         # The loads start before the schema migration, which they do not need, so they overlap it.

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from bot import metrics
 from bot.channels import edge
 from bot.channels.base import ChannelDeps
 from bot.channels.websession import SessionIds, gives_personal_data, move_identity
@@ -32,6 +33,7 @@ from bot.services import identities, live, message_log, outbox
 from bot.services.limits import Refusal, client_address, parse_networks
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner, ServiceCase
+from bot.storage.outage import OUTAGE, is_unavailable
 from intents.normalize import to_script
 
 log = logging.getLogger(__name__)
@@ -479,27 +481,32 @@ def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Set
                     await ws.send_json({"type": "error", "error": str(exc)})
                     continue
                 async with hub.turn():  # a shutdown waits for it to answer
-                    try:
-                        result = await dialogue.handle(
-                            InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id,
-                                           client_ip=address)
-                        )
-                        rotated = await rotate(request, user_id) if gives_personal_data(text) else None
-                        if rotated is not None:  # this socket follows the visitor to the new id
-                            await hub.discard(user_id, ws)
-                            old_user_id, (new_token, user_id) = user_id, rotated
-                            await hub.add(user_id, ws)
-                        script, live_state = await visitor_state(deps, user_id)
-                        await ws.send_json(_result_json(result, message_id, script, live_state))
-                        if rotated is not None:
-                            await ws.send_json({"type": "session", "ticket": request.app[SESSION_IDS].ticket(
-                                old_user_id, new_token)})
-                    except Exception:  # an error frame, never an HTTP 500 written into the upgraded stream
-                        log.exception("webchat: turn failed on a WebSocket")
-                        if ws.closed:
-                            break
-                        await ws.send_json({"type": "error", "in_reply_to": message_id,
-                                            "error": dialogue.texts.render("internal_error")})
+                    with metrics.turn_scope():  # each frame is a turn of its own (the request is the socket)
+                        try:
+                            result = await dialogue.handle(
+                                InboundMessage(channel=CHANNEL, user_id=user_id, text=text, message_id=message_id,
+                                               client_ip=address)
+                            )
+                            rotated = await rotate(request, user_id) if gives_personal_data(text) else None
+                            if rotated is not None:  # this socket follows the visitor to the new id
+                                await hub.discard(user_id, ws)
+                                old_user_id, (new_token, user_id) = user_id, rotated
+                                await hub.add(user_id, ws)
+                            script, live_state = await visitor_state(deps, user_id)
+                            await ws.send_json(_result_json(result, message_id, script, live_state))
+                            if rotated is not None:
+                                await ws.send_json({"type": "session", "ticket": request.app[SESSION_IDS].ticket(
+                                    old_user_id, new_token)})
+                        except Exception as exc:  # an error frame, never an HTTP 500 written into the upgraded stream
+                            busy = is_unavailable(exc)
+                            if busy:  # the database is down: one warning per outage, the page may send it again
+                                OUTAGE.mark_down(exc)
+                            else:
+                                log.exception("webchat: turn failed on a WebSocket")
+                            if ws.closed:
+                                break
+                            await ws.send_json({"type": "error", "in_reply_to": message_id, "busy": busy,
+                                                "error": dialogue.texts.render("busy" if busy else "internal_error")})
         finally:
             await hub.discard(user_id, ws)
             if ticket is not None and limits is not None:

@@ -16,12 +16,14 @@ import contextlib
 import copy
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.dialogue.locks import KeyedLocks
 from bot.messages import InboundMessage, Reply, TurnResult
 from bot.services import conversations, identities, message_log, outbox
@@ -29,6 +31,7 @@ from bot.services.knowledge import KnowledgeService
 from bot.services.limits import Limiter
 from bot.services.policy import ServicePolicy
 from bot.storage.db import transaction
+from bot.storage.outage import is_unavailable
 from bot.storage.types import utcnow
 from handlers.base import Outcome, TurnContext
 from handlers.registry import HandlerRegistry
@@ -89,13 +92,25 @@ class DialogueEngine:
                 # Refused before the lock, the NLU and the database: a flood costs a counter each,
                 # not a turn. Nothing is stored; the user is asked to send it again a bit later.
                 text = self.texts.render(refusal.text_key, message.language or "zh", **refusal.values)
+                metrics.turn(message.channel, "refused")
                 return TurnResult((Reply(text),))
         async with self._locks.hold((message.channel, message.user_id)):
             # Understanding the text needs no database: do it before the transaction, so the
             # write lock (SQLite) or the row locks (PostgreSQL) are held only for the I/O.
-            nlu = self.nlu.parse(message.text[: self.max_message_chars])
+            with metrics.stage("nlu"):
+                nlu = self.nlu.parse(message.text[: self.max_message_chars])
+            metrics.NLU_RESULTS.labels(nlu.act, "choices" if nlu.ambiguous else "answer").inc()
+            waited = time.perf_counter()
             async with self._admission:
-                return await self._handle_locked(message, nlu)
+                metrics.ADMISSION_WAIT.observe(time.perf_counter() - waited)
+                try:
+                    with metrics.stage("database"):  # what the handler does not claim: the turn's I/O
+                        result = await self._handle_locked(message, nlu)
+                except Exception as exc:
+                    metrics.turn(message.channel, "busy" if is_unavailable(exc) else "failed")
+                    raise
+        metrics.turn(message.channel, "duplicate" if result.duplicate else "answered")
+        return result
 
     async def _handle_locked(self, message: InboundMessage, nlu: NluResult) -> TurnResult:
         now = self.clock()
@@ -135,7 +150,8 @@ class DialogueEngine:
             # Messages that could not be pushed earlier (channel closed, outside a push window)
             # are handed over first, so nothing sent to this user is ever lost.
             held = await outbox.take_held(session, identity.id, now)
-            outcome = await self._dispatch(ctx, session)
+            with metrics.stage("handler"):
+                outcome = await self._dispatch(ctx, session)
             answers = tuple(self._localise(reply, identity.script, language) for reply in outcome.replies)
             await conversations.save(session, identity.id, state, now)
             # Held messages are already in the transcript (logged when they were sent).

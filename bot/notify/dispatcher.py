@@ -34,10 +34,12 @@ from typing import Any
 from sqlalchemy import CursorResult, Update, and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.notify.base import Delivery, Notification, Notifier
 from bot.privacy import redact
 from bot.storage.db import transaction
 from bot.storage.models import Outbox
+from bot.storage.outage import OUTAGE, is_unavailable
 from bot.storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -216,8 +218,11 @@ class OutboxDispatcher:
                 try:
                     async with gate:
                         await self._deliver_one(row_id, round_.stats)
-                except Exception:  # a database hiccup: the row stays due (or leased) and comes back
-                    log.exception("outbox %d: dispatch failed", row_id)
+                except Exception as exc:  # a database hiccup: the row stays due (or leased) and comes back
+                    if is_unavailable(exc):
+                        OUTAGE.mark_down(exc)
+                    else:
+                        log.exception("outbox %d: dispatch failed", row_id)
                 finally:
                     lane.queue.popleft()
                     self._queued.discard(row_id)
@@ -288,8 +293,10 @@ class OutboxDispatcher:
         if outcome is Delivery.HELD:
             if await self._record(notification, status="held"):
                 stats.held += 1
+                metrics.DELIVERIES.labels(notification.channel, "held").inc()
         elif await self._record(notification, status="sent", sent_at=self.clock(), last_error=None):
             stats.sent += 1
+            metrics.DELIVERIES.labels(notification.channel, "sent").inc()
 
     async def _record_failure(self, notification: Notification, error: str, stats: DispatchStats) -> None:
         what = f"outbox {notification.id} ({notification.kind} to {notification.channel})"
@@ -301,11 +308,13 @@ class OutboxDispatcher:
                     stats.held += 1
                 else:
                     stats.dead += 1
+                metrics.DELIVERIES.labels(notification.channel, status).inc()
                 log.error("%s gave up after %d attempts: %s", what, notification.attempts, error)
             return
         retry_at = self.clock() + self.policy.delay(notification.attempts)
         if await self._record(notification, status=PENDING, next_attempt_at=retry_at, last_error=error):
             stats.retried += 1
+            metrics.DELIVERIES.labels(notification.channel, "retried").inc()
             log.warning("%s attempt %d failed, retry at %s: %s", what, notification.attempts, retry_at.isoformat(),
                         error)
 
@@ -366,8 +375,11 @@ class OutboxDispatcher:
             while not self._closing:
                 try:
                     await self._poll()
-                except Exception:  # a database hiccup must not kill the loop
-                    log.exception("outbox dispatch round failed")
+                except Exception as exc:  # a database hiccup must not kill the loop
+                    if is_unavailable(exc):
+                        OUTAGE.mark_down(exc)  # once per outage, not every second
+                    else:
+                        log.exception("outbox dispatch round failed")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), timeout=interval)
                 self.wakeup.clear()

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from bot import metrics
 from intents import embed
 from intents.cache import SignedStore
 from intents.vectors import VectorStore
@@ -61,7 +62,11 @@ class KnowledgeService:
             return len(fresh)
 
     def search(self, text: str, limit: int = 3) -> SearchResult:
-        return self._kb.search(text, limit=limit)
+        with metrics.stage("knowledge"):
+            result = self._kb.search(text, limit=limit)
+        # "suggest" (a few entries to choose from) is what an operator calls "choices".
+        metrics.KNOWLEDGE_RESULTS.labels("choices" if result.outcome == "suggest" else result.outcome).inc()
+        return result
 
 
 __all__ = ["KnowledgeBaseError", "KnowledgeService", "dense_options"]

@@ -19,6 +19,7 @@ minute for staff, and counted per day, limit and channel in ``limit_refusal`` (`
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import ipaddress
 import logging
@@ -127,6 +128,51 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
+class InlineExpiryMemoryStorage(MemoryStorage):
+    """limits' in-process storage, with its clean-up of expired entries made cheap.
+
+    The library's version starts its clean-up after every hit, and it walks every key with a
+    thread hop each (``asyncio.to_thread`` of one ``bisect``): with a few hundred users in the
+    window that is hundreds of thread round trips per message, which the profile of a turn on
+    PostgreSQL showed costing more than the turn (``bench/engine.py``, docs/operations.md). Here
+    the same clean-up runs on the event loop (a bisect is microseconds) and at most once a
+    second. Counting is untouched: the moving window judges entries by their time, so an expired
+    entry kept a second longer changes no answer. The two overrides are the library's private,
+    name-mangled methods (limits 5.x, pinned in deploy/constraints.txt); the limits tests fail if
+    they stop being called."""
+
+    CLEANUP_EVERY = 1.0  # seconds
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_cleanup = 0.0
+        self.cleanups = 0
+
+    async def _MemoryStorage__expire_events(self) -> None:
+        self.cleanups += 1
+        now = time.time()
+        for key in list(self.events.keys()):
+            events = self.events.get(key) or []
+            cutoff = bisect.bisect_left(events, -now, key=lambda event: -event.expiry)
+            if cutoff:
+                self.events[key] = events[:cutoff]
+            else:
+                self.events.pop(key, None)
+                self.locks.pop(key, None)
+        for key in list(self.expirations.keys()):
+            if self.expirations[key] <= now:
+                self.storage.pop(key, None)
+                self.expirations.pop(key, None)
+                self.locks.pop(key, None)
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now - self._last_cleanup < self.CLEANUP_EVERY or (self.timer is not None and not self.timer.done()):
+            return
+        self._last_cleanup = now
+        self.timer = asyncio.create_task(self._MemoryStorage__expire_events())
+
+
 class Limiter:
     """The limits of one process; the runtime builds one and hands it to the dialogue engine and
     the web chat. ``sessions`` (bound by the runtime) is where refusal counters are written."""
@@ -142,7 +188,7 @@ class Limiter:
         self.openings_per_ip = _rates(settings.limit_openings_per_ip)
         self.logins = _rates(settings.limit_login)
         self.logins_per_ip = _rates(settings.limit_login_per_ip)
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._memory = MovingWindowRateLimiter(InlineExpiryMemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
         self._redis: Redis | None = None
         self.backend = "memory"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -14,7 +15,10 @@ from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from bot import metrics
+from bot.storage.outage import OUTAGE
 from bot.storage.sqlite_inline import InlineConnection
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -34,6 +38,45 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _before_execute(*_: Any) -> None:
+    clock = metrics.current()
+    if clock is not None:
+        clock.enter("database")
+
+
+def _after_execute(*_: Any) -> None:
+    clock = metrics.current()
+    if clock is not None:
+        clock.leave("database")
+
+
+def _failed_execute(_context: Any) -> None:
+    _after_execute()
+
+
+def _measure(engine: AsyncEngine) -> None:
+    """Statements count for the turn's "database" stage wherever they run (a handler's queries
+    too): SQLAlchemy's cursor events bracket each one, on the task of the turn."""
+    event.listen(engine.sync_engine, "before_cursor_execute", _before_execute)
+    event.listen(engine.sync_engine, "after_cursor_execute", _after_execute)
+    event.listen(engine.sync_engine, "handle_error", _failed_execute)
+
+
+class TimedQueuePool(AsyncAdaptedQueuePool):
+    """The PostgreSQL pool, timing how long each checkout waits for a connection (a pool too
+    small for the load shows here first): ``qibot_db_pool_wait_seconds``."""
+
+    # Log as SQLAlchemy's own pool (quiet below WARNING), not under bot.storage.db.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
+
+    def _do_get(self) -> Any:
+        started = time.perf_counter()
+        try:
+            return super()._do_get()
+        finally:
+            metrics.POOL_WAIT.observe(time.perf_counter() - started)
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -46,8 +89,18 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             async_creator=partial(InlineConnection.connect, database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS),
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        _measure(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                                 poolclass=TimedQueuePool)
+    _measure(engine)
+    # A new connection after an outage is the sign it is over (the pre-ping replaced the dead ones).
+    event.listen(engine.sync_engine, "connect", _connected)
+    return engine
+
+
+def _connected(_dbapi_connection: Any, _record: Any) -> None:
+    OUTAGE.mark_up()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from wechatpy.exceptions import InvalidAppIdException
 
+from bot import metrics
 from bot.channels.base import ChannelDeps
 from bot.channels.replay import ReplayGuard, Seen
 from bot.channels.wechat import store
@@ -43,6 +44,7 @@ from bot.messages import TurnResult
 from bot.privacy import redact
 from bot.services import identities, outbox
 from bot.storage.db import transaction
+from bot.storage.outage import OUTAGE, is_unavailable
 from bot.storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,21 @@ class WeChatChannel:
         return web.Response(text=echostr, content_type="text/plain")
 
     async def receive(self, request: web.Request) -> web.Response:
+        try:
+            return await self._receive(request)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            # The database is down (the replay memory, the turn, the subscription): nothing was
+            # committed. WeChat retries a callback it gets no answer to, so it gets none: the
+            # connection is closed without a response (a 5xx would show the user 该公众号暂时无法
+            # 提供服务 and is not retried). One warning per outage, no traceback per callback.
+            OUTAGE.mark_down(exc)
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=503, text="temporarily unavailable", content_type="text/plain")
+
+    async def _receive(self, request: web.Request) -> web.Response:
         deadline = asyncio.get_running_loop().time() + self.budget
         try:
             callback, encrypted, nonce = await self._read(request)
@@ -111,12 +128,15 @@ class WeChatChannel:
         try:
             content = await self._answer(callback, deadline)
         except Exception as exc:
+            if is_unavailable(exc):
+                raise  # no answer at all: see receive
             # Nothing was committed (the engine rolls back), so WeChat's retry can succeed. The
             # error text may quote the user's message (SQL parameters): masked, no traceback.
             log.error("wechat: turn for message %s failed: %s", callback.inbound.message_id, _masked(exc))
             return web.Response(status=503, text="temporarily unavailable", content_type="text/plain")
         if content is None:
             return web.Response(text=SUCCESS, content_type="text/plain")
+        metrics.WECHAT_REPLIES.labels("passive").inc()
         xml = text_reply(callback.openid, callback.account, content, int(time.time()))
         if encrypted:
             xml = self.crypto.encrypt(xml, nonce)
@@ -214,6 +234,7 @@ class WeChatChannel:
                     won = await store.claim(session, key, "push", utcnow()) == "push"
                 if won:
                     await self._enqueue(callback, text, "wechat-late", choices)
+                    metrics.WECHAT_REPLIES.labels("pushed").inc()
                 else:
                     log.info("wechat: late answer to %s not pushed: a retry replayed it", key)
         except Exception as exc:
