@@ -86,6 +86,7 @@ async def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database (its name is printed)")
     parser.add_argument("--profile", action="store_true", help="print where the manager's inbox spends its time")
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
@@ -135,7 +136,9 @@ async def main() -> None:
             server = TestServer(create_app(settings, runtime))
     finally:
         await runtime.close()
-        if not args.sqlite:
+        if args.keep and not args.sqlite:
+            print(f"kept database {name}")
+        elif not args.sqlite:
             import asyncpg
 
             conn = await asyncpg.connect(args.admin_url)
