@@ -634,6 +634,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"qibot: configuration error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`qibot case list | head -1`): it read what it wanted. Quiet, and
+        # the status of a writer a closed pipe stops (128 + SIGPIPE), like other Unix tools.
+        _stdout_to_devnull()
+        return 141
     except Exception as exc:
         from bot.storage.outage import is_unavailable, reason
 
@@ -644,13 +651,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qibot: database unreachable at {_database_shown(args)}: {_one_line(exc)} ({reason(exc)}); "
               "start it, create it, or check QIBOT_DATABASE_URL", file=sys.stderr)
         return 3
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`qibot case list | head -1`): it read what it wanted. Quiet, and
-        # the status of a writer a closed pipe stops (128 + SIGPIPE), like other Unix tools.
-        _stdout_to_devnull()
-        return 141
 
 
 def _database_shown(args: argparse.Namespace) -> str:

@@ -47,7 +47,10 @@ _DRIVER: tuple[type[BaseException], ...] | None = None
 def _driver_unavailable(exc: BaseException) -> bool:
     global _DRIVER
     if _DRIVER is None:
-        _DRIVER = (*_driver_classes(), ConnectionError, TimeoutError, socket.gaierror)
+        # Raw OS errors only of the kind a driver's connect raises: not ConnectionResetError or
+        # BrokenPipeError, which a client that went away (a closed WebSocket, a closed pipe)
+        # raises too; a reset database connection reaches us wrapped by the driver or SQLAlchemy.
+        _DRIVER = (*_driver_classes(), ConnectionRefusedError, TimeoutError, socket.gaierror)
     return isinstance(exc, _DRIVER)
 
 

@@ -40,3 +40,11 @@ def test_a_database_that_does_not_exist_is_named(command: list[str], tmp_path: P
     check_one_line(result.stderr, missing)
     assert "does not exist" in result.stderr
     assert POSTGRES_ADMIN_URL  # the machine's server answered (else postgres_url skipped)
+
+
+def test_a_client_that_went_away_is_not_a_database_outage() -> None:
+    from bot.storage.outage import is_unavailable
+
+    assert not is_unavailable(BrokenPipeError())  # `qibot case list | head -1`
+    assert not is_unavailable(ConnectionResetError("Cannot write to closing transport"))  # a closed page
+    assert is_unavailable(ConnectionRefusedError(111, "Connect call failed"))
