@@ -18,6 +18,7 @@ from aiohttp import WSCloseCode, web
 from bot.channels import edge, registry
 from bot.channels.base import ChannelDeps
 from bot.config import Settings
+from bot.console.manager import setup_manager_routes
 from bot.jobs import run_jobs_forever
 from bot.privacy import install_client_error_filter
 from bot.runtime import Runtime
@@ -112,4 +113,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.router.add_get("/readyz", readyz)
     for channel in channels:
         channel.setup(app, CHANNEL_DEPS)
+    setup_manager_routes(app, CHANNEL_DEPS)
     return app

@@ -140,8 +140,9 @@ async def record_outcome(
         raise FollowupError("处理方式须为：当场整改、登记整改、解释说明或申诉")
     if outcome == "rectify" and not 1 <= rectify_days <= 60:
         raise FollowupError("整改期限须为 1～60 个工作日")
+    text = _text(note, "处理说明")
     followup.outcome, followup.outcome_at, followup.outcome_by = outcome, now, actor
-    followup.outcome_note = _text(note, "处理说明")
+    followup.outcome_note = text
     followup.rectify_due_at = calendar.add_working_days(now, rectify_days) if outcome == "rectify" else None
     followup.status = "handled"
     add_event(followup.case, "followup_handled", actor, now, followup.outcome_note, followup=followup.id,

@@ -357,7 +357,8 @@ async def _daily(session: AsyncSession, where: StatsFilter, scope: list[ColumnEl
 async def _cases(session: AsyncSession, clauses: Sequence[ColumnElement[bool]], limit: int, offset: int = 0,
                  due_order: bool = False) -> Sequence[ServiceCase]:
     stmt = select(ServiceCase).where(*clauses).options(selectinload(ServiceCase.owner),
-                                                       selectinload(ServiceCase.assignee))
+                                                       selectinload(ServiceCase.assignee),
+                                                       selectinload(ServiceCase.enterprise))
     if due_order:
         due = case((ServiceCase.status == "new", ServiceCase.accept_due_at), else_=ServiceCase.resolve_due_at)
         stmt = stmt.order_by(due, ServiceCase.id)

@@ -41,8 +41,6 @@ async def open_sessions(url: str) -> AsyncIterator[async_sessionmaker[AsyncSessi
     await db.upgrade(url)
     engine = db.create_engine(url)
     sessions = db.session_factory(engine)
-    async with transaction(sessions) as session:
-        await load_demo(session)
     try:
         yield sessions
     finally:
@@ -75,6 +73,8 @@ async def build_month(sessions: async_sessionmaker[AsyncSession], policy: Servic
     - E (testing, 思明区): accepted after 1 h, still open, not yet due.
     """
     fx = Fixture(numbers={})
+    async with transaction(sessions) as session:
+        await load_demo(session)
     async with transaction(sessions) as session:
         wang = await _person(session, "wang")
         plan = [("A", DAY1, 1, 48, 5), ("B", DAY1 + timedelta(hours=1), 1, 48, 3),

@@ -1,0 +1,1 @@
+"""The staff web console at ``/console/``: server-rendered pages for commissioners and managers."""
