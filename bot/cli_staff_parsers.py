@@ -11,7 +11,7 @@ from typing import Any
 from bot.services.case_states import COMPLAINT_STATUS_ZH, STATUS_ZH
 from intents.labels import DOMAIN_NAMES_ZH
 
-STAFF_COMMANDS = ("case", "complaint", "commissioner", "demo", "jobs", "enterprise", "limits")
+STAFF_COMMANDS = ("case", "complaint", "commissioner", "demo", "jobs", "enterprise", "limits", "report")
 
 
 class _WordsParser(argparse.ArgumentParser):
@@ -172,3 +172,17 @@ def add_parsers(sub: Any) -> None:
     limits_parser = sub.add_parser("limits", help="how often each abuse limit refused, per day and channel")
     limits_parser.add_argument("--days", type=int, default=7)
     limits_parser.set_defaults(handler="cli_privacy:cmd_limits")
+
+    report = sub.add_parser("report", help="the manager's exports: monthly workbook, ledger (masked)")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    month = report_sub.add_parser("month", help="the monthly report (Excel, with month-on-month and year-on-year)")
+    month.add_argument("month", help="YYYY-MM, Beijing time")
+    ledger = report_sub.add_parser("ledger", help="the work ledger, one masked row per case opened in the month")
+    ledger.add_argument("month", help="YYYY-MM, Beijing time")
+    ledger.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
+    for p in (month, ledger):
+        p.add_argument("--domain", help="only this service domain (code, e.g. metrology)")
+        p.add_argument("--district", help="only this district (e.g. 湖里区)")
+        p.add_argument("--site", type=int, help="only cases handled at this site (id)")
+        p.add_argument("--out", type=Path, help="the file to write (default: <data dir>/exports/…)")
+    report.set_defaults(handler="cli_reports:cmd_report")

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.delivery import DeliveryRuntime
-from bot.services import escalation, ratings
+from bot.services import escalation, ratings, stats
 from bot.storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ class JobReport:
     escalated: int = 0
     reminded: int = 0
     closed: int = 0
+    stamped: int = 0
 
 
 async def run_jobs_once(runtime: DeliveryRuntime) -> JobReport:
@@ -34,6 +35,9 @@ async def run_jobs_once(runtime: DeliveryRuntime) -> JobReport:
         report.reminded = await ratings.send_reminders(session, now, policy.rating_reminder_after)
     async with transaction(runtime.sessions) as session:
         report.closed = await ratings.close_unrated(session, now, policy.auto_close_after, policy.retention_years)
+    async with transaction(runtime.sessions) as session:
+        # The working-calendar deadlines the dashboard's on-time rates compare against.
+        report.stamped = await stats.stamp_deadlines(session, policy)
     if report.escalated or report.reminded or report.closed:
         runtime.dispatcher.wakeup.set()
     return report
