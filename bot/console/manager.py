@@ -181,7 +181,8 @@ async def dashboard(page: _Page) -> web.StreamResponse:
                      for w in board.workload[:10]]
     return page.render(
         "manager/dashboard.html", board=board, params=params, sites=sites, domains=DOMAINS, districts=DISTRICTS,
-        link=lambda metric: _link(drill, params, metric=metric), export=lambda path, **more: _link(path, params, **more),
+        link=lambda metric: _link(drill, params, metric=metric),
+        export=lambda path, **more: _link(path, params, **more),
         levels_chart=charts.hbars(level_bars, "五级评价分布"),
         daily_chart=charts.columns(daily_bars, "每日新增需求", every=max(1, len(daily_bars) // 6)),
         workload_chart=charts.hbars(workload_bars, "专员本期新增"),
@@ -361,7 +362,8 @@ async def archive_download(page: _Page) -> web.StreamResponse:
     if not NUMBER_RE.match(number):
         raise web.HTTPNotFound(text="没有这个档案")
     async with transaction(page.deps.sessions) as session:
-        case = (await session.execute(select(ServiceCase).where(ServiceCase.number == number.upper()))).scalar_one_or_none()
+        case = (await session.execute(
+            select(ServiceCase).where(ServiceCase.number == number.upper()))).scalar_one_or_none()
         if case is None:
             raise web.HTTPNotFound(text="没有这个档案")
         if page.staff.site_ids:

@@ -156,11 +156,12 @@ async def monthly_workbook(session: AsyncSession, month: str, now: datetime, tz:
         .where(stats._in(RatingFollowup.created_at, this), *stats._case_scope(this))
         .order_by(RatingFollowup.created_at)
     )).all()
-    for item, number in rows:
+    for followup, number in rows:
         loops.append([
-            number, scale.level(item.score), scale.status.get(item.status, item.status),
-            scale.outcomes.get(item.outcome or "", ""), _local(item.due_at, tz), _local(item.replied_at, tz),
-            "是" if followups.in_time(item) else "否", scale.level(item.enterprise_score),
+            number, scale.level(followup.score), scale.status.get(followup.status, followup.status),
+            scale.outcomes.get(followup.outcome or "", ""), _local(followup.due_at, tz),
+            _local(followup.replied_at, tz), "是" if followups.in_time(followup) else "否",
+            scale.level(followup.enterprise_score),
         ])
     out = io.BytesIO()
     book.save(out)

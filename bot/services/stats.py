@@ -92,16 +92,16 @@ async def stamp_deadlines(session: AsyncSession, policy: ServicePolicy, batch: i
             for case_id, created in rows
         ])
         written += len(rows)
-    rows = (await session.execute(
+    answered = (await session.execute(
         select(ServiceCase.id, ServiceCase.created_at, ServiceCase.accepted_at)
         .where(ServiceCase.accepted_at.is_not(None), ServiceCase.first_response_seconds.is_(None)).limit(batch)
     )).all()
-    if rows:
+    if answered:
         await session.execute(update(ServiceCase), [
             {"id": case_id, "first_response_seconds": max(0, int((accepted - created).total_seconds()))}
-            for case_id, created, accepted in rows
+            for case_id, created, accepted in answered if accepted is not None
         ])
-        written += len(rows)
+        written += len(answered)
     return written
 
 
