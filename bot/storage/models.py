@@ -174,6 +174,7 @@ class ServiceCase(TimestampMixin, Base):
     __table_args__ = (
         # The dashboard and the ledger select by period; the overdue lists by deadline.
         Index("ix_service_case_created_at", "created_at"),
+        Index("ix_service_case_accepted_at", "accepted_at"),
         Index("ix_service_case_resolved_at", "resolved_at"),
         Index("ix_service_case_status_accept_due", "status", "accept_due_at"),
         Index("ix_service_case_status_resolve_due", "status", "resolve_due_at"),

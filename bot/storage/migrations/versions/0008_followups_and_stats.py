@@ -27,6 +27,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('resolve_due_at', bot.storage.types.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('first_response_seconds', sa.Integer(), nullable=True))
     op.create_index('ix_service_case_created_at', 'service_case', ['created_at'], unique=False)
+    op.create_index('ix_service_case_accepted_at', 'service_case', ['accepted_at'], unique=False)
     op.create_index('ix_service_case_resolved_at', 'service_case', ['resolved_at'], unique=False)
     op.create_index('ix_service_case_status_accept_due', 'service_case', ['status', 'accept_due_at'], unique=False)
     op.create_index('ix_service_case_status_resolve_due', 'service_case', ['status', 'resolve_due_at'], unique=False)
@@ -74,6 +75,7 @@ def downgrade() -> None:
     op.drop_index('ix_service_case_status_resolve_due', table_name='service_case')
     op.drop_index('ix_service_case_status_accept_due', table_name='service_case')
     op.drop_index('ix_service_case_resolved_at', table_name='service_case')
+    op.drop_index('ix_service_case_accepted_at', table_name='service_case')
     op.drop_index('ix_service_case_created_at', table_name='service_case')
     with op.batch_alter_table('service_case') as batch:
         batch.drop_column('first_response_seconds')
