@@ -56,7 +56,8 @@ def hbars(bars: Sequence[Bar], title: str) -> Markup:
 
 def columns(bars: Sequence[Bar], title: str, every: int = 5) -> Markup:
     """Vertical columns over time (cases opened per day); a date label every ``every`` columns."""
-    width, height, left, bottom, top_pad = 640, 200, 34, 26, 12
+    # A narrow canvas: on a phone the chart is drawn at about half of it, and the labels stay legible.
+    width, height, left, bottom, top_pad = 480, 190, 34, 28, 12
     n = max(len(bars), 1)
     slot = (width - left - 4) / n
     top = _nice_max(max((b.value for b in bars), default=0))
@@ -66,8 +67,8 @@ def columns(bars: Sequence[Bar], title: str, every: int = 5) -> Markup:
     for fraction in (0, 0.5, 1):
         y = top_pad + plot * (1 - fraction)
         parts.append(f'<line x1="{left}" x2="{width - 2}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e7eb"/>'
-                     f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#616e7c">'
-                     f"{round(top * fraction)}</text>")
+                     f'<text x="{left - 4}" y="{y + 5:.1f}" text-anchor="end" font-size="14" fill="#616e7c">'
+                     f"{top * fraction:g}</text>")
     for index, bar in enumerate(bars):
         h = plot * bar.value / top
         x = left + index * slot
@@ -77,7 +78,7 @@ def columns(bars: Sequence[Bar], title: str, every: int = 5) -> Markup:
             f"<title>{escape(bar.label)}：{bar.value}</title></rect></a>"
         )
         if index % every == 0:
-            parts.append(f'<text x="{x + slot / 2:.1f}" y="{height - 8}" text-anchor="middle" font-size="11" '
+            parts.append(f'<text x="{x + slot / 2:.1f}" y="{height - 8}" text-anchor="middle" font-size="14" '
                          f'fill="#616e7c">{escape(bar.label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -15,6 +15,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -153,6 +154,20 @@ def setup_manager_routes(app: web.Application, deps: web.AppKey[ChannelDeps]) ->
     app.router.add_get("/console/manage/report.xlsx", page(OVERSEERS, monthly_report))
     app.router.add_get("/console/manage/ledger.{fmt}", page(OVERSEERS, ledger))
     app.router.add_get("/console/manage/archive/{number}", page(OVERSEERS, archive_download))
+    app.router.add_get("/console/manage/static/{name}", stylesheet)
+
+
+STATIC = Path(__file__).resolve().parent / "static"
+STYLESHEETS = frozenset({"manager.css", "standin-base.css"})
+
+
+async def stylesheet(request: web.Request) -> web.StreamResponse:
+    """The pages' styles, from this package (no sign-in needed: they hold no data)."""
+    name = request.match_info["name"]
+    if name not in STYLESHEETS:
+        raise web.HTTPNotFound()
+    return web.FileResponse(STATIC / name, headers={"Content-Type": "text/css; charset=utf-8",
+                                                    "Cache-Control": "public, max-age=3600"})
 
 
 # --- dashboard --------------------------------------------------------------------------------
@@ -184,7 +199,7 @@ async def dashboard(page: _Page) -> web.StreamResponse:
         link=lambda metric: _link(drill, params, metric=metric),
         export=lambda path, **more: _link(path, params, **more),
         levels_chart=charts.hbars(level_bars, "五级评价分布"),
-        daily_chart=charts.columns(daily_bars, "每日新增需求", every=max(1, len(daily_bars) // 6)),
+        daily_chart=charts.columns(daily_bars, "每日新增需求", every=max(1, -(-len(daily_bars) // 5))),
         workload_chart=charts.hbars(workload_bars, "专员本期新增"),
         gauges={
             "accept": charts.gauge(board.acceptance_rate, "及时签收率", _link(drill, params, metric="accept_late")),

@@ -232,10 +232,6 @@ class Dashboard:
         return _ratio(self.followups["in_time"], self.followups["total"])
 
 
-def _rating_scope(where: StatsFilter) -> list[ColumnElement[bool]]:
-    return [_in(Rating.created_at, where), *_case_scope(where)]
-
-
 def _followup_metrics(now: datetime) -> dict[str, ColumnElement[bool]]:
     replied = RatingFollowup.replied_at.is_not(None)
     return {
@@ -270,19 +266,19 @@ async def dashboard(session: AsyncSession, where: StatsFilter, now: datetime, tz
     counts.update(open=int(live[0]), overdue=int(live[1]), breach=int(live[2]))
 
     levels = dict.fromkeys(range(1, 6), 0)
-    for score, n in (await session.execute(
-        select(Rating.score, func.count()).join(ServiceCase, ServiceCase.id == Rating.case_id)
-        .where(*_rating_scope(where)).group_by(Rating.score)
-    )).all():
+    ratings = select(Rating.score, func.count()).where(_in(Rating.created_at, where)).group_by(Rating.score)
+    if scope:  # the join only when a case filter needs it: without one it would read every case
+        ratings = ratings.join(ServiceCase, ServiceCase.id == Rating.case_id).where(*scope)
+    for score, n in (await session.execute(ratings)).all():
         if score in levels:
             levels[int(score)] = int(n)
 
     fmetrics = _followup_metrics(now)
-    frow = (await session.execute(
-        select(func.count(), *[_sum(p).label(k) for k, p in fmetrics.items()])
-        .select_from(RatingFollowup).join(ServiceCase, ServiceCase.id == RatingFollowup.case_id)
-        .where(_in(RatingFollowup.created_at, where), *scope)
-    )).one()
+    loops = (select(func.count(), *[_sum(p).label(k) for k, p in fmetrics.items()])
+             .select_from(RatingFollowup).where(_in(RatingFollowup.created_at, where)))
+    if scope:
+        loops = loops.join(ServiceCase, ServiceCase.id == RatingFollowup.case_id).where(*scope)
+    frow = (await session.execute(loops)).one()
     followups = {"total": int(frow[0]), **{k: int(frow._mapping[k]) for k in fmetrics}}
 
     workload = await _workload(session, where, scope)
