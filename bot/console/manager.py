@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import ChannelDeps
 from bot.console import charts
 from bot.console.auth import StaffPrincipal, audit, check_csrf, csrf_token, require_staff
-from bot.services import followups, reports, stats
+from bot.services import followups, libraries, reports, stats
 from bot.services.case_states import STATUS_ZH, event_name
 from bot.services.cases import CaseError, domain_name, masked_enterprise
 from bot.services.enterprises import XIAMEN_DISTRICTS
@@ -52,6 +52,7 @@ def _templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("bot.console", "templates"),
                              autoescape=jinja2.select_autoescape(("html",)), trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v: "—" if v is None else f"{v * 100:.1f}%"
+    env.filters["domain_name"] = domain_name
     env.globals.update(domain_name=domain_name, STATUS_ZH=STATUS_ZH, event_name=event_name,
                        masked_enterprise=masked_enterprise)
     return env
@@ -154,6 +155,8 @@ def setup_manager_routes(app: web.Application, deps: web.AppKey[ChannelDeps]) ->
     app.router.add_get("/console/manage/report.xlsx", page(OVERSEERS, monthly_report))
     app.router.add_get("/console/manage/ledger.{fmt}", page(OVERSEERS, ledger))
     app.router.add_get("/console/manage/archive/{number}", page(OVERSEERS, archive_download))
+    app.router.add_get("/console/manage/library", page(MANAGERS, library_page))
+    app.router.add_post("/console/manage/library", page(MANAGERS, library_change))
     app.router.add_get("/console/manage/static/{name}", stylesheet)
 
 
@@ -392,3 +395,57 @@ async def archive_download(page: _Page) -> web.StreamResponse:
             return page.error(str(exc), status=404)
         await audit(session, page.staff, "export_archive", case.id, name)
     return _download(body, name, "application/json")
+
+
+# --- libraries (institutions, experts: the exit mechanism) -------------------------------------
+
+async def _render_library(page: _Page, session: AsyncSession, error: str = "", status: int = 200) -> web.Response:
+    institutions, experts = await libraries.listing(session)
+    return page.render("manager/library.html", status=status, institutions=institutions, experts=experts,
+                       status_zh=libraries.STATUS_ZH, domains=DOMAINS, districts=DISTRICTS, error=error)
+
+
+async def library_page(page: _Page) -> web.StreamResponse:
+    async with transaction(page.deps.sessions) as session:
+        return await _render_library(page, session)
+
+
+async def library_change(page: _Page) -> web.StreamResponse:
+    form = await page.request.post()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    await check_csrf(page.request, fields)
+    action = fields.get("action", "")
+    actor = f"{page.staff.display_name}（{page.staff.login}）"
+    domains = [v for v in form.getall("domains", []) if isinstance(v, str)]
+    async with transaction(page.deps.sessions) as session:
+        try:
+            async with session.begin_nested():
+                if action == "add_institution":
+                    found = await libraries.add_institution(
+                        session, name=fields.get("name", ""), kind=fields.get("kind", ""), domains=domains,
+                        district=fields.get("district", ""), contact=fields.get("contact", ""), actor=actor,
+                        now=page.now)
+                    detail = f"机构入库 {found.name}"
+                elif action == "add_expert":
+                    raw = fields.get("institution_id", "")
+                    if raw and not raw.isdigit():
+                        raise libraries.LibraryError("所属机构不存在")
+                    expert = await libraries.add_expert(
+                        session, name=fields.get("name", ""), title=fields.get("title", ""), domains=domains,
+                        institution_id=int(raw) if raw else None, contact=fields.get("contact", ""), actor=actor,
+                        now=page.now)
+                    detail = f"专家入库 {expert.name}"
+                elif action == "status":
+                    raw = fields.get("id", "")
+                    if not raw.isdigit() or len(raw) > 9:
+                        raise libraries.LibraryError("没有这条资源")
+                    changed = await libraries.set_status(session, fields.get("kind", ""), int(raw),
+                                                         fields.get("status", ""), fields.get("reason", ""),
+                                                         actor, page.now)
+                    detail = f"{changed.name} → {libraries.STATUS_ZH[changed.status]}：{changed.status_reason}"
+                else:
+                    raise libraries.LibraryError("未知的操作")
+                await audit(session, page.staff, f"library_{action}", None, detail)
+        except libraries.LibraryError as exc:
+            return await _render_library(page, session, str(exc), status=400)
+    raise web.HTTPSeeOther("/console/manage/library")

@@ -293,6 +293,10 @@ class Institution(TimestampMixin, Base):
     district: Mapped[str | None] = mapped_column(String(40))
     contact: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(12), default="active")  # active | suspended | retired
+    # The exit mechanism (6.3, 6.5): why, when and by whom the status last changed.
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_changed_at: Mapped[datetime | None] = mapped_column()
+    status_changed_by: Mapped[str | None] = mapped_column(String(80))
     satisfaction_sum: Mapped[int] = mapped_column(Integer, default=0)
     satisfaction_count: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -308,7 +312,10 @@ class Expert(TimestampMixin, Base):
     capabilities: Mapped[list[Any]] = mapped_column(default=list)
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id", ondelete="SET NULL"))
     contact: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(12), default="active")
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | suspended | retired
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_changed_at: Mapped[datetime | None] = mapped_column()
+    status_changed_by: Mapped[str | None] = mapped_column(String(80))
     satisfaction_sum: Mapped[int] = mapped_column(Integer, default=0)
     satisfaction_count: Mapped[int] = mapped_column(Integer, default=0)
 

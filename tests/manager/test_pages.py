@@ -215,3 +215,37 @@ async def test_a_supervisor_sees_only_their_own_site(site: Any) -> None:
     assert fx.numbers["D"] in listed and fx.numbers["A"] not in listed  # held to their site
     assert (await client.get("/console/manage/followups/1")).status == 404
     assert "没有需要处理的差评回访" in await (await client.get("/console/manage/followups")).text()
+
+
+async def test_the_exit_mechanism_for_institutions_and_experts(site: Any) -> None:
+    client, runtime, _, _ = site
+    _as(client, "commissioner")
+    assert (await client.get("/console/manage/library", allow_redirects=False)).status == 403
+    _as(client, "supervisor-elsewhere")
+    assert (await client.get("/console/manage/library", allow_redirects=False)).status == 403
+    _as(client, "manager")
+    csrf = csrf_token(type("R", (), {"cookies": {COOKIE: "manager"}})())
+    added = await client.post("/console/manage/library", allow_redirects=False, data={
+        "csrf": csrf, "action": "add_institution", "name": "厦门示例检测技术有限公司", "kind": "检验检测机构",
+        "domains": "testing", "district": "湖里区"})
+    assert added.status == 303
+    async with transaction(runtime.sessions) as session:
+        from bot.storage.models import Institution
+        found = (await session.execute(select(Institution).where(Institution.name == "厦门示例检测技术有限公司"))
+                 ).scalar_one()
+    no_reason = await client.post("/console/manage/library", data={
+        "csrf": csrf, "action": "status", "kind": "institution", "id": str(found.id), "status": "retired",
+        "reason": " "})
+    assert no_reason.status == 400 and "请填写原因" in await no_reason.text()
+    retired = await client.post("/console/manage/library", allow_redirects=False, data={
+        "csrf": csrf, "action": "status", "kind": "institution", "id": str(found.id), "status": "retired",
+        "reason": "资质证书到期未续"})
+    assert retired.status == 303
+    page = await (await client.get("/console/manage/library")).text()
+    assert "资质证书到期未续" in page and "周经理（mgr）" in page
+    async with transaction(runtime.sessions) as session:
+        from bot.services import matching
+        offered = await matching.suggest_resources(session, "testing", "湖里区")
+    assert "厦门示例检测技术有限公司" not in json.dumps(offered, ensure_ascii=False)
+    assert (await client.post("/console/manage/library", data={"action": "status"})).status == 403  # no CSRF
+    assert any(a[1] == "library_status" for a in AUDIT_LOG)

@@ -1,5 +1,6 @@
 """followups and stats: the 好差评 follow-up of bad ratings (rating_followup); the working-calendar
-deadlines and first response stamped on each case; indexes for the manager's dashboard
+deadlines and first response stamped on each case; indexes for the manager's dashboard; the
+reason, time and author of an institution's or expert's status (the exit mechanism)
 
 Revision ID: 0008
 Revises: 0006
@@ -22,6 +23,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    for table in ('institution', 'expert'):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column('status_reason', sa.Text(), nullable=True))
+            batch.add_column(sa.Column('status_changed_at', bot.storage.types.UTCDateTime(timezone=True), nullable=True))
+            batch.add_column(sa.Column('status_changed_by', sa.String(length=80), nullable=True))
     with op.batch_alter_table('service_case') as batch:
         batch.add_column(sa.Column('accept_due_at', bot.storage.types.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('resolve_due_at', bot.storage.types.UTCDateTime(timezone=True), nullable=True))
@@ -81,3 +87,8 @@ def downgrade() -> None:
         batch.drop_column('first_response_seconds')
         batch.drop_column('resolve_due_at')
         batch.drop_column('accept_due_at')
+    for table in ('expert', 'institution'):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column('status_changed_by')
+            batch.drop_column('status_changed_at')
+            batch.drop_column('status_reason')
