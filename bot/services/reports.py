@@ -71,6 +71,7 @@ def report_lines(now: stats.Dashboard, prev: stats.Dashboard, last_year: stats.D
         line("满意率（前两级：非常满意+满意）", lambda d: d.satisfaction_top2, True),
         line("平均分", lambda d: d.average_score),
         line("差评", lambda d: d.bad),
+        line("差评应回访（已答复或已到期）", lambda d: d.followups["due"]),
         line("差评按时回访", lambda d: d.followups["in_time"]),
         line("差评按时回访率", lambda d: d.followup_in_time_rate, True),
     ]

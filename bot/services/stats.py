@@ -167,7 +167,8 @@ METRIC_LABELS = {
     "accept_on_time": "及时签收", "accept_late": "超时签收", "resolve_due": "应办结",
     "resolve_on_time": "按时办结", "resolve_late": "超期办结", "open": "在办", "overdue": "已超期",
     "breach": "24小时内到期", "rated": "评价", "bad": "差评", "followup_in_time": "差评按时回访",
-    "followup_late": "差评未按时回访", "followup_open": "差评回访中",
+    "followup_late": "差评未按时回访", "followup_open": "差评回访中", "followup_due": "差评应回访",
+    "followup_overdue": "差评回访已超期", "followup_rated": "回访已评价",
 }
 
 
@@ -229,12 +230,15 @@ class Dashboard:
 
     @property
     def followup_in_time_rate(self) -> float | None:
-        return _ratio(self.followups["in_time"], self.followups["total"])
+        """差评按时回访率: answered by the deadline, over those answered or past it."""
+        return _ratio(self.followups["in_time"], self.followups["due"])
 
 
 def _followup_metrics(now: datetime) -> dict[str, ColumnElement[bool]]:
     replied = RatingFollowup.replied_at.is_not(None)
     return {
+        # Answered, or past the deadline without an answer: what the in-time rate is taken over.
+        "due": or_(replied, RatingFollowup.due_at < now),
         "in_time": and_(replied, RatingFollowup.replied_at <= RatingFollowup.due_at),
         "late": or_(RatingFollowup.replied_at > RatingFollowup.due_at,
                     and_(~replied, RatingFollowup.due_at < now)),

@@ -199,8 +199,10 @@ async def test_the_bad_rating_loop_from_the_chat_to_the_dashboard(site: Any) -> 
     page = await (await client.get(f"/console/manage/followups/{followup.id}")).text()
     assert "企业对回访的评价" in page and "满意" in page
     dashboard = await (await client.get(f"/console/manage/?month={MONTH}")).text()
-    # Two bad ratings this month (the fixture's C, still open, and this one, answered in time).
+    # Two bad ratings this month: the fixture's C, past its deadline unanswered, and this one,
+    # answered in time.
     assert re.search(r"差评按时回访率<br><a [^>]+>1</a> / <a [^>]+>2</a>", dashboard)
+    assert "50.0%" in dashboard
     assert [a for a in AUDIT_LOG if a[1] == "followup_reply" and a[2] == case.id]
 
 

@@ -24,6 +24,8 @@ async def test_the_month_in_figures(sessions: async_sessionmaker[AsyncSession], 
     assert board.levels == {5: 1, 4: 0, 3: 1, 2: 0, 1: 1}
     assert board.satisfaction_top3 == 2 / 3 and board.satisfaction_top2 == 1 / 3
     assert board.bad == 1 and board.followups["total"] == 1 and board.followups["open"] == 1
+    # C's follow-up is past its deadline (5 working days) unanswered: due, late, overdue.
+    assert board.followups["due"] == 1 and board.followups["overdue"] == 1 and board.followup_in_time_rate == 0
     # Overdue is about now, whatever the period: the open October and last-year cases too.
     assert [c.number for c in board.overdue] == [fx.numbers["LastYear"], fx.numbers["Oct"], fx.numbers["D"]]
     assert board.counts["open"] == 4 and board.counts["overdue"] == 3
@@ -49,6 +51,9 @@ async def test_every_figure_drills_down_to_the_cases_it_counted(
                        "resolve_on_time", "resolve_late", "overdue"):
             listed = await stats.case_list(session, where, metric, NOW, tz)
             assert listed.total == board.counts[metric], metric
+        for name in ("due", "in_time", "late", "open", "overdue", "rated"):
+            listed = await stats.case_list(session, where, f"followup_{name}", NOW, tz)
+            assert listed.total == board.followups[name], name
         late = await stats.case_list(session, where, "accept_late", NOW, tz)
         assert {c.number for c in late.cases} == {fx.numbers["C"], fx.numbers["D"]}
         worst = await stats.case_list(session, where, "level-1", NOW, tz)
