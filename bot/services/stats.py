@@ -257,17 +257,7 @@ async def dashboard(session: AsyncSession, where: StatsFilter, now: datetime, tz
     """Every figure of the dashboard for ``where``, in a handful of aggregate statements."""
     scope = _case_scope(where)
     metrics = _case_metrics(where, now)
-    period = or_(metrics["opened"], metrics["accepted"], metrics["resolved"])
-    row = (await session.execute(
-        select(*[_sum(metrics[name]).label(name) for name in CASE_METRICS if name not in ("overdue", "breach", "open")])
-        .where(period, *scope)
-    )).one()
-    counts = {name: int(value) for name, value in row._mapping.items()}
-    live = (await session.execute(
-        select(_sum(metrics["open"]), _sum(metrics["overdue"]), _sum(metrics["breach"]))
-        .where(ServiceCase.status.in_(OPEN_STATUSES), *scope)
-    )).one()
-    counts.update(open=int(live[0]), overdue=int(live[1]), breach=int(live[2]))
+    counts, workload_rows, daily_counts = await _scan_cases(session, where, scope, metrics, tz)
 
     levels = dict.fromkeys(range(1, 6), 0)
     ratings = select(Rating.score, func.count()).where(_in(Rating.created_at, where)).group_by(Rating.score)
@@ -285,8 +275,8 @@ async def dashboard(session: AsyncSession, where: StatsFilter, now: datetime, tz
     frow = (await session.execute(loops)).one()
     followups = {"total": int(frow[0]), **{k: int(frow._mapping[k]) for k in fmetrics}}
 
-    workload = await _workload(session, where, scope)
-    daily = await _daily(session, where, scope, tz)
+    workload = await _workload(session, where, scope, workload_rows)
+    daily = _days(where, tz, daily_counts)
     overdue = await _cases(session, [metrics["overdue"], *scope], list_limit, due_order=True)
     breach = await _cases(session, [metrics["breach"], *scope], list_limit, due_order=True)
     gaps = list((await session.execute(
@@ -296,16 +286,42 @@ async def dashboard(session: AsyncSession, where: StatsFilter, now: datetime, tz
                      daily=daily, overdue=list(overdue), breach=list(breach), gaps=gaps)
 
 
-async def _workload(session: AsyncSession, where: StatsFilter, scope: list[ColumnElement[bool]]) -> list[Workload]:
-    handler = func.coalesce(ServiceCase.owner_id, ServiceCase.assignee_id)
-    opened = _in(ServiceCase.created_at, where)
+async def _scan_cases(
+    session: AsyncSession, where: StatsFilter, scope: list[ColumnElement[bool]],
+    metrics: dict[str, ColumnElement[bool]], tz: ZoneInfo,
+) -> tuple[dict[str, int], dict[int, dict[str, int]], dict[date, int]]:
+    """One pass over the cases that matter (touched in the period, or open now), grouped by
+    commissioner and day of opening: every count of the dashboard, the workload and the daily
+    series are sums over these few hundred groups."""
+    handler = func.coalesce(ServiceCase.owner_id, ServiceCase.assignee_id).label("cid")
+    day = _local_day(session, ServiceCase.created_at, tz, where.since).label("day")
+    period = or_(metrics["opened"], metrics["accepted"], metrics["resolved"])
     rows = (await session.execute(
-        select(handler.label("cid"), _sum(opened), _sum(_in(ServiceCase.resolved_at, where)),
-               _sum(ServiceCase.status.in_(OPEN_STATUSES)))
-        .where(handler.is_not(None), or_(opened, _in(ServiceCase.resolved_at, where),
-                                          ServiceCase.status.in_(OPEN_STATUSES)), *scope)
-        .group_by(handler)
+        select(handler, day, *[_sum(metrics[name]).label(name) for name in CASE_METRICS])
+        .where(or_(period, ServiceCase.status.in_(OPEN_STATUSES)), *scope)
+        .group_by(handler, day)
     )).all()
+    counts = dict.fromkeys(CASE_METRICS, 0)
+    people: dict[int, dict[str, int]] = {}
+    daily: dict[date, int] = {}
+    for row in rows:
+        values = {name: int(row._mapping[name]) for name in CASE_METRICS}
+        for name, value in values.items():
+            counts[name] += value
+        if row.cid is not None:
+            mine = people.setdefault(int(row.cid), dict.fromkeys(("opened", "resolved", "open"), 0))
+            for name in mine:
+                mine[name] += values[name]
+        if values["opened"]:
+            key = row.day if isinstance(row.day, date) else date.fromisoformat(str(row.day))
+            daily[key] = daily.get(key, 0) + values["opened"]
+    return counts, people, daily
+
+
+async def _workload(session: AsyncSession, where: StatsFilter, scope: list[ColumnElement[bool]],
+                    people: dict[int, dict[str, int]]) -> list[Workload]:
+    opened = _in(ServiceCase.created_at, where)
+    people = {cid: n for cid, n in people.items() if n["opened"] or n["resolved"] or n["open"]}
     # Median first response per commissioner, by window functions (SQLite ≥ 3.25 and PostgreSQL).
     ranked = (
         select(ServiceCase.owner_id.label("cid"), ServiceCase.first_response_seconds.label("s"),
@@ -321,12 +337,12 @@ async def _workload(session: AsyncSession, where: StatsFilter, scope: list[Colum
         .group_by(ranked.c.cid)
     )).all())
     names = dict((await session.execute(
-        select(Commissioner.id, Commissioner.name).where(Commissioner.id.in_([r[0] for r in rows]))
-    )).all()) if rows else {}
+        select(Commissioner.id, Commissioner.name).where(Commissioner.id.in_(list(people)))
+    )).all()) if people else {}
     result = [
-        Workload(commissioner_id=int(cid), name=names.get(cid, str(cid)), opened=int(o), resolved=int(r),
-                 open_now=int(n), median_first_response_s=float(medians[cid]) if cid in medians else None)
-        for cid, o, r, n in rows
+        Workload(commissioner_id=cid, name=names.get(cid, str(cid)), opened=n["opened"], resolved=n["resolved"],
+                 open_now=n["open"], median_first_response_s=float(medians[cid]) if cid in medians else None)
+        for cid, n in people.items()
     ]
     return sorted(result, key=lambda w: (-w.opened - w.open_now, w.name))
 
@@ -340,13 +356,9 @@ def _local_day(session: AsyncSession, column: Any, tz: ZoneInfo, at: datetime) -
     return func.date(column, literal(f"{hours:+d} hours"))
 
 
-async def _daily(session: AsyncSession, where: StatsFilter, scope: list[ColumnElement[bool]],
-                 tz: ZoneInfo) -> list[tuple[date, int]]:
-    day = _local_day(session, ServiceCase.created_at, tz, where.since).label("day")
-    rows = (await session.execute(
-        select(day, func.count()).where(_in(ServiceCase.created_at, where), *scope).group_by(day).order_by(day)
-    )).all()
-    counted = {(d if isinstance(d, date) else date.fromisoformat(str(d))): int(n) for d, n in rows}
+def _days(where: StatsFilter, tz: ZoneInfo, counted: dict[date, int]) -> list[tuple[date, int]]:
+    """Every day of the period with its count (zeros included), or only the counted days of a
+    period too long to draw day by day."""
     first, last = where.since.astimezone(tz).date(), (where.until - timedelta(microseconds=1)).astimezone(tz).date()
     if (last - first).days > 400:
         return sorted(counted.items())
