@@ -10,6 +10,7 @@ follow-ups of their own sites; a commissioner none of it (403).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import ChannelDeps
 from bot.console import charts
 from bot.console.auth import StaffPrincipal, audit, check_csrf, csrf_token, require_staff
-from bot.services import followups, libraries, reports, stats
+from bot.services import canned, followups, libraries, reports, stats
 from bot.services.case_states import STATUS_ZH, event_name
 from bot.services.cases import CaseError, domain_name, masked_enterprise
 from bot.services.enterprises import XIAMEN_DISTRICTS
@@ -157,6 +158,8 @@ def setup_manager_routes(app: web.Application, deps: web.AppKey[ChannelDeps]) ->
     app.router.add_get("/console/manage/archive/{number}", page(OVERSEERS, archive_download))
     app.router.add_get("/console/manage/library", page(MANAGERS, library_page))
     app.router.add_post("/console/manage/library", page(MANAGERS, library_change))
+    app.router.add_get("/console/manage/canned", page(MANAGERS, canned_page))
+    app.router.add_post("/console/manage/canned", page(MANAGERS, canned_save))
     app.router.add_get("/console/manage/static/{name}", stylesheet)
 
 
@@ -449,3 +452,34 @@ async def library_change(page: _Page) -> web.StreamResponse:
         except libraries.LibraryError as exc:
             return await _render_library(page, session, str(exc), status=400)
     raise web.HTTPSeeOther("/console/manage/library")
+
+
+# --- canned replies -----------------------------------------------------------------------------
+
+EMPTY_ROWS = 3  # blank rows offered for new entries
+
+
+async def canned_page(page: _Page) -> web.StreamResponse:
+    entries = await asyncio.to_thread(canned.load, page.deps.settings.data_dir)
+    return page.render("manager/canned.html", entries=entries, blank=EMPTY_ROWS, error="", saved=False,
+                       limits=(canned.MAX_TITLE, canned.MAX_TEXT))
+
+
+async def canned_save(page: _Page) -> web.StreamResponse:
+    form = await page.request.post()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    await check_csrf(page.request, fields)
+    titles = [v for v in form.getall("title", []) if isinstance(v, str)]
+    texts = [v for v in form.getall("text", []) if isinstance(v, str)]
+    if len(titles) != len(texts) or len(titles) > canned.MAX_ENTRIES + EMPTY_ROWS:
+        raise _bad("表单不完整")
+    entries = [canned.Canned(t, x) for t, x in zip(titles, texts, strict=True)]
+    try:
+        kept = await asyncio.to_thread(canned.save, page.deps.settings.data_dir, entries)
+    except canned.CannedError as exc:
+        return page.render("manager/canned.html", status=400, entries=entries, blank=0, error=str(exc),
+                           saved=False, limits=(canned.MAX_TITLE, canned.MAX_TEXT))
+    async with transaction(page.deps.sessions) as session:
+        await audit(session, page.staff, "canned_replies_saved", None, f"{len(kept)} 条常用回复")
+    return page.render("manager/canned.html", entries=kept, blank=EMPTY_ROWS, error="", saved=True,
+                       limits=(canned.MAX_TITLE, canned.MAX_TEXT))

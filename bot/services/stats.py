@@ -294,7 +294,10 @@ async def _scan_cases(
     commissioner and day of opening: every count of the dashboard, the workload and the daily
     series are sums over these few hundred groups."""
     handler = func.coalesce(ServiceCase.owner_id, ServiceCase.assignee_id).label("cid")
-    day = _local_day(session, ServiceCase.created_at, tz, where.since).label("day")
+    # The day only for cases opened in the period: the others (open cases of earlier months)
+    # fall into one group per commissioner instead of one per day.
+    day = case((metrics["opened"], _local_day(session, ServiceCase.created_at, tz, where.since)),
+               else_=None).label("day")
     period = or_(metrics["opened"], metrics["accepted"], metrics["resolved"])
     rows = (await session.execute(
         select(handler, day, *[_sum(metrics[name]).label(name) for name in CASE_METRICS])
@@ -304,16 +307,16 @@ async def _scan_cases(
     counts = dict.fromkeys(CASE_METRICS, 0)
     people: dict[int, dict[str, int]] = {}
     daily: dict[date, int] = {}
-    for row in rows:
-        values = {name: int(row._mapping[name]) for name in CASE_METRICS}
+    for cid, when, *sums in rows:
+        values = dict(zip(CASE_METRICS, map(int, sums), strict=True))
         for name, value in values.items():
             counts[name] += value
-        if row.cid is not None:
-            mine = people.setdefault(int(row.cid), dict.fromkeys(("opened", "resolved", "open"), 0))
+        if cid is not None:
+            mine = people.setdefault(int(cid), dict.fromkeys(("opened", "resolved", "open"), 0))
             for name in mine:
                 mine[name] += values[name]
-        if values["opened"]:
-            key = row.day if isinstance(row.day, date) else date.fromisoformat(str(row.day))
+        if values["opened"] and when is not None:
+            key = when if isinstance(when, date) else date.fromisoformat(str(when))
             daily[key] = daily.get(key, 0) + values["opened"]
     return counts, people, daily
 

@@ -251,3 +251,25 @@ async def test_the_exit_mechanism_for_institutions_and_experts(site: Any) -> Non
     assert "厦门示例检测技术有限公司" not in json.dumps(offered, ensure_ascii=False)
     assert (await client.post("/console/manage/library", data={"action": "status"})).status == 403  # no CSRF
     assert any(a[1] == "library_status" for a in AUDIT_LOG)
+
+
+async def test_managers_edit_the_canned_replies(site: Any, settings: Settings) -> None:
+    from bot.services import canned
+
+    client, *_ = site
+    _as(client, "commissioner")
+    assert (await client.get("/console/manage/canned", allow_redirects=False)).status == 403
+    _as(client, "manager")
+    page = await (await client.get("/console/manage/canned")).text()
+    assert "补充材料" in page  # the bundled list until a manager saves one
+    csrf = csrf_token(type("R", (), {"cookies": {COOKIE: "manager"}})())
+    form = [("csrf", csrf), ("title", "已受理"), ("text", "您好，已由我负责办理。"), ("title", ""), ("text", ""),
+            ("title", "节假日"), ("text", "节假日期间回复可能延迟，敬请谅解。")]
+    saved = await client.post("/console/manage/canned", data=form)
+    assert saved.status == 200 and "已保存 2 条" in await saved.text()
+    assert [c.title for c in canned.load(settings.data_dir)] == ["已受理", "节假日"]
+    duplicate = await client.post("/console/manage/canned", data=[("csrf", csrf), ("title", "甲"), ("text", "一"),
+                                                                  ("title", "甲"), ("text", "二")])
+    assert duplicate.status == 400 and "重复" in await duplicate.text()
+    assert [c.title for c in canned.load(settings.data_dir)] == ["已受理", "节假日"]  # unchanged
+    assert (await client.post("/console/manage/canned", data=[("title", "x"), ("text", "y")])).status == 403
