@@ -23,12 +23,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, and_, case, cast, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.services.case_states import OPEN_STATUSES
+from bot.services.cases import mask_company
 from bot.services.policy import ServicePolicy
-from bot.storage.models import Commissioner, KbGap, Rating, RatingFollowup, ServiceCase
+from bot.storage.models import Commissioner, Enterprise, KbGap, Rating, RatingFollowup, ServiceCase
 
 BREACH_WINDOW = timedelta(hours=24)  # "about to breach": due within this
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
@@ -194,8 +194,8 @@ class Dashboard:
     followups: dict[str, int]  # total, in_time, late, open, overdue, rated
     workload: list[Workload]
     daily: list[tuple[date, int]]
-    overdue: list[ServiceCase] = field(default_factory=list)
-    breach: list[ServiceCase] = field(default_factory=list)
+    overdue: list[CaseRow] = field(default_factory=list)
+    breach: list[CaseRow] = field(default_factory=list)
     gaps: list[KbGap] = field(default_factory=list)
 
     @property
@@ -369,17 +369,46 @@ def _days(where: StatsFilter, tz: ZoneInfo, counted: dict[date, int]) -> list[tu
             for i in range((last - first).days + 1)]
 
 
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    """One line of a case list: what the lists show, read in one statement (no ORM loads)."""
+
+    number: str
+    domain: str
+    district: str | None
+    enterprise: str  # masked
+    status: str
+    handler: str | None  # the owner, else the assignee
+    created_at: datetime
+    accept_due_at: datetime | None
+    resolve_due_at: datetime | None
+    closed: bool
+
+    @property
+    def due_at(self) -> datetime | None:
+        """The deadline that matters now: acceptance while new, else completion."""
+        return self.accept_due_at if self.status == "new" else self.resolve_due_at
+
+
 async def _cases(session: AsyncSession, clauses: Sequence[ColumnElement[bool]], limit: int, offset: int = 0,
-                 due_order: bool = False) -> Sequence[ServiceCase]:
-    stmt = select(ServiceCase).where(*clauses).options(selectinload(ServiceCase.owner),
-                                                       selectinload(ServiceCase.assignee),
-                                                       selectinload(ServiceCase.enterprise))
+                 due_order: bool = False) -> list[CaseRow]:
+    handler = func.coalesce(ServiceCase.owner_id, ServiceCase.assignee_id)
+    stmt = (
+        select(ServiceCase.number, ServiceCase.domain, ServiceCase.district, Enterprise.name, ServiceCase.status,
+               Commissioner.name, ServiceCase.created_at, ServiceCase.accept_due_at, ServiceCase.resolve_due_at)
+        .join(Enterprise, Enterprise.id == ServiceCase.enterprise_id)
+        .outerjoin(Commissioner, Commissioner.id == handler)
+        .where(*clauses)
+    )
     if due_order:
         due = case((ServiceCase.status == "new", ServiceCase.accept_due_at), else_=ServiceCase.resolve_due_at)
         stmt = stmt.order_by(due, ServiceCase.id)
     else:
         stmt = stmt.order_by(ServiceCase.created_at.desc(), ServiceCase.id.desc())
-    return (await session.execute(stmt.limit(limit).offset(offset))).scalars().all()
+    rows = (await session.execute(stmt.limit(limit).offset(offset))).all()
+    return [CaseRow(number, domain, district, mask_company(company), status, person, created, accept_due,
+                    resolve_due, status == "closed")
+            for number, domain, district, company, status, person, created, accept_due, resolve_due in rows]
 
 
 # --- drill-down --------------------------------------------------------------------------------
@@ -419,7 +448,7 @@ def metric_clauses(where: StatsFilter, metric: str, now: datetime, tz: ZoneInfo)
 class CaseList:
     metric: str
     total: int
-    cases: Sequence[ServiceCase]
+    cases: Sequence[CaseRow]
     page: int
     per_page: int
 
