@@ -11,7 +11,7 @@ from typing import Any
 from bot.services.case_states import COMPLAINT_STATUS_ZH, STATUS_ZH
 from intents.labels import DOMAIN_NAMES_ZH
 
-STAFF_COMMANDS = ("case", "complaint", "commissioner", "demo", "jobs", "enterprise", "limits", "staff")
+STAFF_COMMANDS = ("case", "complaint", "commissioner", "demo", "jobs", "enterprise", "limits", "staff", "report")
 
 
 class _WordsParser(argparse.ArgumentParser):
@@ -190,3 +190,16 @@ def add_parsers(sub: Any) -> None:
         staff_sub.add_parser(name, help=helptext).add_argument("login")
     staff_sub.add_parser("list", help="accounts, roles, linked commissioners, last sign-in")
     staff.set_defaults(handler="cli_staff:cmd_staff")
+    report = sub.add_parser("report", help="the manager's exports: monthly workbook, ledger (masked)")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    month = report_sub.add_parser("month", help="the monthly report (Excel, with month-on-month and year-on-year)")
+    month.add_argument("month", help="YYYY-MM, Beijing time")
+    ledger = report_sub.add_parser("ledger", help="the work ledger, one masked row per case opened in the month")
+    ledger.add_argument("month", help="YYYY-MM, Beijing time")
+    ledger.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
+    for p in (month, ledger):
+        p.add_argument("--domain", help="only this service domain (code, e.g. metrology)")
+        p.add_argument("--district", help="only this district (e.g. 湖里区)")
+        p.add_argument("--site", type=int, help="only cases handled at this site (id)")
+        p.add_argument("--out", type=Path, help="the file to write (default: <data dir>/exports/…)")
+    report.set_defaults(handler="cli_reports:cmd_report")

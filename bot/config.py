@@ -57,6 +57,11 @@ class Settings:
     rating_reminder_hours: int = 24
     auto_close_days: int = 7  # resolved but unrated cases are closed and archived after this
     archive_retention_years: int = 3  # the standard asks for at least 3 (6.10)
+    # 按时办结: working days from opening a case to its resolution (the on-time completion rate).
+    completion_working_days: int = 10
+    # 好差评: working days to follow up a bad rating up to the reply to the enterprise, and the
+    # default rectification deadline (local rules say 5, 7 or 15).
+    followup_working_days: int = 5
     sql_echo: bool = False
     # Channel sections: raw values only. Each channel parses and validates its own section
     # (bot/channels/<name>/settings.py, through bot/channels/registry.py), so the rules of a
@@ -194,7 +199,7 @@ def _validate(settings: Settings) -> None:
     if not 0.5 <= settings.outbox_timeout <= 300:
         raise ConfigError(f"QIBOT_OUTBOX_TIMEOUT: must be between 0.5 and 300 seconds, got {settings.outbox_timeout}")
     for name in ("escalation_hours", "live_idle_minutes", "rating_reminder_hours", "auto_close_days",
-                 "console_idle_minutes"):
+                 "console_idle_minutes", "completion_working_days", "followup_working_days"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"QIBOT_{name.upper()}: must be at least 1")
     if settings.archive_retention_years < 3:

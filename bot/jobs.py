@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.delivery import DeliveryRuntime
-from bot.services import escalation, leases, ratings
+from bot.services import escalation, leases, ratings, stats
 from bot.storage.db import transaction
 from bot.storage.outage import OUTAGE, is_unavailable
 
@@ -29,6 +29,7 @@ class JobReport:
     escalated: int = 0
     reminded: int = 0
     closed: int = 0
+    stamped: int = 0
 
 
 async def run_jobs_once(runtime: DeliveryRuntime) -> JobReport:
@@ -41,6 +42,9 @@ async def run_jobs_once(runtime: DeliveryRuntime) -> JobReport:
         report.reminded = await ratings.send_reminders(session, now, policy.rating_reminder_after)
     async with transaction(runtime.sessions) as session:
         report.closed = await ratings.close_unrated(session, now, policy.auto_close_after, policy.retention_years)
+    async with transaction(runtime.sessions) as session:
+        # The working-calendar deadlines the dashboard's on-time rates compare against.
+        report.stamped = await stats.stamp_deadlines(session, policy)
     if report.escalated or report.reminded or report.closed:
         runtime.dispatcher.wakeup.set()
     return report

@@ -7,7 +7,7 @@ does next: a progress query, a question, a demand or a handoff typed there is ha
 
 from __future__ import annotations
 
-from bot.services import ratings
+from bot.services import followups, ratings
 from handlers import signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.words import bare
@@ -51,11 +51,19 @@ class RatingHandler:
             return Outcome((ctx.say("rating_comment_thanks"),))
         case = await ratings.awaiting_rating(ctx.session, ctx.identity.enterprise_id)
         if case is None:
+            # 好差评: after the reply to a bad rating, the enterprise rates how it was handled.
+            followup = await followups.awaiting_enterprise_rating(ctx.session, ctx.identity.enterprise_id)
+            if followup is not None and match.reason == "score":
+                score = int(match.data["score"])
+                await followups.record_enterprise_rating(ctx.session, followup, score, ctx.now)
+                return Outcome((ctx.say("followup_rated", number=followup.case.number,
+                                        level=followups.scale().level(score)),))
             return Outcome((ctx.say("rating_nothing_pending"),))
         if match.reason == "unscored":
             return Outcome((ctx.say("rating_ask_score", number=case.number, choices=("5", "4", "3", "2", "1")),))
         score = int(match.data["score"])
-        rating = await ratings.record_rating(ctx.session, case, score, ctx.now, ctx.policy.retention_years)
+        rating = await ratings.record_rating(ctx.session, case, score, ctx.now, ctx.policy.retention_years,
+                                             policy=ctx.policy)
         # A rating that already says more than the score ("4分，响应很快") keeps that as the comment.
         has_comment = len(bare(ctx.message.text)) > 6
         if has_comment:

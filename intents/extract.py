@@ -65,6 +65,8 @@ _VERDICTS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"(dis|un)satisfied|not\s+(satisfied|good)|poor|\bbad\b"), 2),
     (re.compile(r"(非常|十分|特别|超级|相当|很|太|超|挺)满意|满分|好评|完美|棒极了|太棒了|非常好|特别好"), 5),
     (re.compile(r"very\s+satisfied|excellent|perfect|full\s+marks"), 5),
+    # 基本满意 is the middle of the five national levels (好差评), not a "满意".
+    (re.compile(r"基本满意|基本上满意|还算满意"), 3),
     (re.compile(r"满意|不错|挺好|很好"), 4),
     (re.compile(r"\bsatisfied\b|\bgood\b"), 4),
 )

@@ -30,6 +30,7 @@ from bot.messages import InboundMessage, Reply, TurnResult
 from bot.notify.base import Delivery, Notification
 from bot.privacy import mask_name
 from bot.services import identities, live, message_log, outbox
+from bot.services.followups import scale as rating_scale
 from bot.services.limits import Refusal, client_address, parse_networks
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner, ServiceCase
@@ -44,7 +45,6 @@ STATIC_DIR = Path(__file__).parent / "static"
 _MAX_ID = 128
 # A rating request's buttons, best first; the labels are the words the rating handler also reads.
 RATING_CHOICES = ("5", "4", "3", "2", "1")
-_RATING_LABELS = {"5": "非常满意", "4": "满意", "3": "一般", "2": "不满意", "1": "非常不满意"}
 _MAX_LABEL = 24
 TURN_GRACE = 20.0  # seconds a shutdown waits for WebSocket turns in flight before closing the sockets
 
@@ -216,7 +216,7 @@ def choice_labels(text: str, choices: tuple[str, ...] | list[str], script: str =
         if numbered:
             label = numbered.group(1)
         elif rating:
-            label = to_script(_RATING_LABELS[choice], script)
+            label = to_script(rating_scale().levels[int(choice)], script)  # the five national levels
         elif choice.isdigit():
             n = re.escape(choice)
             found = re.search(rf"^[ \t]*(?:[·•][ \t]*)?{n}[ \t]*[.．、)）:：][ \t]*(\S[^\n]*?)[ \t]*$", text, re.M) \

@@ -3,7 +3,7 @@ browser, server-rendered in the same aiohttp app at ``/console/``.
 
 ``setup_console(app, deps)`` mounts it (``deps``: the app key of the
 :class:`~bot.channels.base.ChannelDeps`, filled when the app starts), and, when importable, the
-manager pages' ``bot.console.manager.setup_manager_routes(app)``.
+manager pages' ``bot.console.manager.setup_manager_routes(app, deps)``.
 
 How pages are written (for every console module, the manager pages included):
 
@@ -61,4 +61,4 @@ def setup_console(app: web.Application, deps: web.AppKey[ChannelDeps]) -> None:
         if exc.name != "bot.console.manager":
             raise
         return
-    manager.setup_manager_routes(app)
+    manager.setup_manager_routes(app, deps)

@@ -9,11 +9,10 @@ from aiohttp import web
 
 from bot.console import case_view
 from bot.console.auth import StaffPrincipal, audit, check_csrf, context, forbidden, require_staff
-from bot.console.canned import canned_replies
 from bot.console.render import page
 from bot.console.scope import scope_of, visible_case
 from bot.services import audit as audit_log
-from bot.services import staff_actions
+from bot.services import canned, staff_actions
 from bot.services.case_states import STATUS_ZH, event_name
 from bot.services.cases import CaseError, domain_name, masked_enterprise
 from bot.storage.db import transaction
@@ -58,7 +57,7 @@ async def _render(request: web.Request, principal: StaffPrincipal, number: str, 
         fingerprint = await case_view.fingerprint(session, case.id)
         return page(request, "case.html", {
             "view": view, "case": case, "status_zh": STATUS_ZH, "domain_name": domain_name, "event_name": event_name,
-            "masked": masked_enterprise, "canned": canned_replies(), "error": error,
+            "masked": masked_enterprise, "canned": canned.load(ctx.deps.settings.data_dir), "error": error,
             "done": DONE.get(request.query.get("done", ""), ""), "can_act": principal.commissioner_id is not None,
             "me": scope.commissioner, "trail": trail, "revealable": case_view.REVEALABLE, "revealed": revealed,
             "fingerprint": fingerprint,

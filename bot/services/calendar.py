@@ -275,6 +275,19 @@ class WorkingCalendar:
                 remaining -= available
         raise ValueError("deadline beyond 400 days; check the calendar file")
 
+    def add_working_days(self, start: datetime, days: int) -> datetime:
+        """The end of the ``days``-th working day after the day of ``start`` (a case opened on a
+        Friday with 5 working days is due at the close of the next Friday, holidays skipped)."""
+        day = start.astimezone(self.tz).date()
+        counted = 0
+        for _ in range(days * 7 + 400):
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                counted += 1
+                if counted >= days:
+                    return datetime.combine(day, self.hours[-1][1], self.tz)
+        raise ValueError("deadline beyond 400 days; check the calendar file")
+
     def working_hours_between(self, start: datetime, end: datetime) -> float:
         if end <= start:
             return 0.0

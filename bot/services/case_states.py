@@ -19,6 +19,8 @@ EVENT_ZH = {
     "cancelled": "撤回", "rated": "评价", "live_started": "转人工", "live_message": "企业消息",
     "live_ended": "结束人工", "low_rating_followup": "低分回访", "closed": "归档",
     "attachment": "补充材料", "enterprise_message": "企业留言", "note": "内部备注",
+    "followup_called": "差评回访", "followup_verified": "差评核实", "followup_handled": "差评处理",
+    "followup_replied": "差评答复", "followup_rated": "回访评价",
 }
 
 

@@ -77,7 +77,12 @@ def actor_of(commissioner: Commissioner | None) -> str:
 
 def masked_enterprise(enterprise: Enterprise | None) -> str:
     """``厦门某某科技有限公司`` → ``厦门****公司``: enough to recognise, not to identify."""
-    name = (enterprise.name if enterprise else None) or "未登记企业"
+    return mask_company(enterprise.name if enterprise else None)
+
+
+def mask_company(name: str | None) -> str:
+    """:func:`masked_enterprise` of a name read without its row (lists, exports)."""
+    name = name or "未登记企业"
     if len(name) <= 4:
         return name[0] + "*" * (len(name) - 1)
     return name[:2] + "****" + name[-2:]

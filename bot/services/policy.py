@@ -18,6 +18,8 @@ class ServicePolicy:
     rating_reminder_after: timedelta = timedelta(hours=24)
     auto_close_after: timedelta = timedelta(days=7)
     retention_years: int = 3
+    completion_working_days: int = 10  # 按时办结: a case is due this many working days after opening
+    followup_working_days: int = 5  # 好差评: a bad rating is followed up (replied to) within these
     public_url: str = ""
     # After a commissioner writes to an enterprise about an open case, the enterprise's messages
     # that are not clearly a new request go to that commissioner for this long.
@@ -37,6 +39,8 @@ class ServicePolicy:
             rating_reminder_after=timedelta(hours=settings.rating_reminder_hours),
             auto_close_after=timedelta(days=settings.auto_close_days),
             retention_years=settings.archive_retention_years,
+            completion_working_days=settings.completion_working_days,
+            followup_working_days=settings.followup_working_days,
             public_url=settings.public_url,
             operator_name=settings.operator_name,
             operator_contact=settings.operator_contact,

@@ -4,17 +4,24 @@ commissioner's, institution's and expert's records; low ratings open a superviso
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.services import archive, matching
+from bot.services import archive, followups, matching
 from bot.services.cases import add_event, notify_commissioner, rating_choices, tell_enterprise
+from bot.services.policy import ServicePolicy
 from bot.storage.models import Commissioner, Expert, Institution, Rating, ServiceCase
 from bot.texts import notifications
 
-LOW_RATING = 2
+LOW_RATING = 2  # 不满意 and 非常不满意: the bad ratings (差评) of the five national levels
+
+
+@lru_cache(maxsize=1)
+def _default_policy() -> ServicePolicy:
+    return ServicePolicy()
 
 
 async def awaiting_rating(session: AsyncSession, enterprise_id: int | None) -> ServiceCase | None:
@@ -39,9 +46,11 @@ async def awaiting_rating(session: AsyncSession, enterprise_id: int | None) -> S
 
 
 async def record_rating(
-    session: AsyncSession, case: ServiceCase, score: int, now: datetime, retention_years: int = 3
+    session: AsyncSession, case: ServiceCase, score: int, now: datetime, retention_years: int = 3,
+    policy: ServicePolicy | None = None,
 ) -> Rating:
-    """Store the score, credit it, follow up a low one, then close and archive the case."""
+    """Store the score, credit it, open the tracked follow-up of a bad one (好差评), then close
+    and archive the case."""
     if not 1 <= score <= 5:
         raise ValueError("score must be 1-5")
     rating = Rating(case_id=case.id, round=case.rating_round, score=score, commissioner_id=case.owner_id,
@@ -63,7 +72,12 @@ async def record_rating(
                 entity.satisfaction_count += 1
     add_event(case, "rated", "enterprise", now, str(score), score=score, round=case.rating_round)
     if score <= LOW_RATING:
-        await _low_rating_followup(session, case, score, None, now)
+        rules = policy or _default_policy()
+        await session.flush()
+        followup = await followups.open_followup(session, case, rating, now, rules.calendar,
+                                                 rules.followup_working_days)
+        due = f"{followup.due_at.astimezone(rules.calendar.tz):%Y-%m-%d %H:%M}"
+        await _low_rating_followup(session, case, score, None, now, due)
     case.status, case.closed_at = "closed", now
     add_event(case, "closed", "system", now, "评价完成")
     await session.flush()
@@ -72,7 +86,7 @@ async def record_rating(
 
 
 async def _low_rating_followup(
-    session: AsyncSession, case: ServiceCase, score: int, comment: str | None, now: datetime
+    session: AsyncSession, case: ServiceCase, score: int, comment: str | None, now: datetime, due: str = ""
 ) -> None:
     """Open the supervisor's follow-up for a low score (once per rating round), or pass on the
     comment that explains it."""
@@ -84,7 +98,7 @@ async def _low_rating_followup(
         return
     text = notifications().render(
         "low_rating_followup", number=case.number, score=score, comment=comment,
-        owner=case.owner.name if case.owner else "无",
+        owner=case.owner.name if case.owner else "无", level=followups.scale().level(score), due=due or "期限内",
     )
     kind, key = ("low_rating_followup", f"low-rating:{case.number}:{case.rating_round}") if comment is None \
         else ("low_rating_comment", None)

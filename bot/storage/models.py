@@ -171,6 +171,14 @@ class ServiceCase(TimestampMixin, Base):
     """A case (一项一档): one enterprise demand from intake to archive."""
 
     __tablename__ = "service_case"
+    __table_args__ = (
+        # The dashboard and the ledger select by period; the overdue lists by deadline.
+        Index("ix_service_case_created_at", "created_at"),
+        Index("ix_service_case_accepted_at", "accepted_at"),
+        Index("ix_service_case_resolved_at", "resolved_at"),
+        Index("ix_service_case_status_accept_due", "status", "accept_due_at"),
+        Index("ix_service_case_status_resolve_due", "status", "resolve_due_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="RESTRICT"))
@@ -193,6 +201,12 @@ class ServiceCase(TimestampMixin, Base):
     rating_round: Mapped[int] = mapped_column(Integer, default=0)
     rating_requested_at: Mapped[datetime | None] = mapped_column()
     rating_reminded_at: Mapped[datetime | None] = mapped_column()
+    # The working-calendar deadlines (acceptance: the escalation hours; completion: working days)
+    # and the first response, stamped once by ``bot.services.stats.stamp_deadlines`` so that the
+    # on-time rates are plain SQL comparisons (working time cannot be counted in SQL).
+    accept_due_at: Mapped[datetime | None] = mapped_column()
+    resolve_due_at: Mapped[datetime | None] = mapped_column()
+    first_response_seconds: Mapped[int | None] = mapped_column(Integer)
 
     enterprise: Mapped[Enterprise] = relationship()
     owner: Mapped[Commissioner | None] = relationship(foreign_keys=[owner_id])
@@ -220,13 +234,50 @@ class Rating(TimestampMixin, Base):
     """A satisfaction rating of one resolution of a case (a reopened case is rated again)."""
 
     __tablename__ = "rating"
-    __table_args__ = (UniqueConstraint("case_id", "round"),)
+    __table_args__ = (UniqueConstraint("case_id", "round"), Index("ix_rating_created_at", "created_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("service_case.id", ondelete="CASCADE"))
     round: Mapped[int] = mapped_column(Integer, default=1)
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     commissioner_id: Mapped[int | None] = mapped_column(ForeignKey("commissioner.id", ondelete="SET NULL"))
+
+
+class RatingFollowup(TimestampMixin, Base):
+    """The follow-up of a bad rating (差评整改, 好差评): call back → verified → fixed, registered
+    for rectification with a deadline, explained, or appealed → reply to the enterprise → the
+    enterprise rates the follow-up. Each step keeps who and when."""
+
+    __tablename__ = "rating_followup"
+    __table_args__ = (
+        Index("ix_rating_followup_status_due", "status", "due_at"),
+        Index("ix_rating_followup_created_at", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("rating.id", ondelete="CASCADE"), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("service_case.id", ondelete="CASCADE"), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    # open → called → verified → handled → replied → rated
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    due_at: Mapped[datetime] = mapped_column()  # the reply to the enterprise is due (working days)
+    called_at: Mapped[datetime | None] = mapped_column()
+    called_by: Mapped[str | None] = mapped_column(String(80))
+    call_note: Mapped[str | None] = mapped_column(Text)
+    verified_at: Mapped[datetime | None] = mapped_column()
+    verified_by: Mapped[str | None] = mapped_column(String(80))
+    verify_note: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(12))  # fixed | rectify | explained | appealed
+    outcome_at: Mapped[datetime | None] = mapped_column()
+    outcome_by: Mapped[str | None] = mapped_column(String(80))
+    outcome_note: Mapped[str | None] = mapped_column(Text)
+    rectify_due_at: Mapped[datetime | None] = mapped_column()
+    replied_at: Mapped[datetime | None] = mapped_column()
+    replied_by: Mapped[str | None] = mapped_column(String(80))
+    reply_text: Mapped[str | None] = mapped_column(Text)
+    enterprise_score: Mapped[int | None] = mapped_column(Integer)
+    enterprise_rated_at: Mapped[datetime | None] = mapped_column()
+
+    case: Mapped[ServiceCase] = relationship()
 
 
 class Institution(TimestampMixin, Base):
@@ -242,6 +293,10 @@ class Institution(TimestampMixin, Base):
     district: Mapped[str | None] = mapped_column(String(40))
     contact: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(12), default="active")  # active | suspended | retired
+    # The exit mechanism (6.3, 6.5): why, when and by whom the status last changed.
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_changed_at: Mapped[datetime | None] = mapped_column()
+    status_changed_by: Mapped[str | None] = mapped_column(String(80))
     satisfaction_sum: Mapped[int] = mapped_column(Integer, default=0)
     satisfaction_count: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -257,7 +312,10 @@ class Expert(TimestampMixin, Base):
     capabilities: Mapped[list[Any]] = mapped_column(default=list)
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id", ondelete="SET NULL"))
     contact: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(12), default="active")
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | suspended | retired
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_changed_at: Mapped[datetime | None] = mapped_column()
+    status_changed_by: Mapped[str | None] = mapped_column(String(80))
     satisfaction_sum: Mapped[int] = mapped_column(Integer, default=0)
     satisfaction_count: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -396,7 +396,7 @@ async def test_a_rating_request_comes_with_buttons_that_survive_a_reload(visit: 
     await site.deliver()
     request = page.locator(".msg--rating")
     await expect(request).to_be_in_viewport()
-    names = ["5 非常满意", "4 满意", "3 一般", "2 不满意", "1 非常不满意"]
+    names = ["5 非常满意", "4 满意", "3 基本满意", "2 不满意", "1 非常不满意"]
     for name in names:
         await expect(page.get_by_role("button", name=name, exact=True)).to_be_in_viewport()
     await visit.shot("rating")

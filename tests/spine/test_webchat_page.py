@@ -66,8 +66,8 @@ def test_choice_labels_say_what_each_choice_chooses() -> None:
     assert choice_labels(domains, ("1", "2", "3")) == ["计量", "标准化", "检验检测"]
     assert choice_labels("希望以什么方式服务？回复“1”线上服务，或“2”上门服务。", ("1", "2")) == ["线上服务", "上门服务"]
     assert choice_labels("回覆「1」線上服務，或「2」上門服務。", ("1", "2")) == ["線上服務", "上門服務"]
-    assert choice_labels("请打分：回复 1～5 分", ("5", "4", "3", "2", "1")) == ["非常满意", "满意", "一般", "不满意",
-                                                                              "非常不满意"]
+    assert choice_labels("请打分：回复 1～5 分", ("5", "4", "3", "2", "1")) == [
+        "非常满意", "满意", "基本满意", "不满意", "非常不满意"]
     assert choice_labels("請打分", ("5", "4", "3", "2", "1"), "hant")[0] == "非常滿意"
     assert choice_labels("", ("5分 非常满意", "1分 非常不满意")) == ["非常满意", "非常不满意"]
     assert choice_labels("无误请回复“确认”", ("确认", "取消")) == ["确认", "取消"]

@@ -1,0 +1,104 @@
+"""The manager's dashboard in a real Chromium, on a phone (390×844) and a desktop (1280×800):
+it fits the screen, its charts are drawn, a click on a bar opens the cases it counts, and a
+follow-up can be worked with the form. Screenshots go to $QIBOT_SCREENSHOT_DIR (or a temporary
+folder) for a person to look at. Signed in through the console's sign-in page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.services import staff_accounts
+from bot.services.knowledge import KnowledgeService
+from bot.storage.db import transaction
+from intents.classifier import Nlu
+from tests.browser.test_webchat_browser import ARGS, CHROMIUM, SCREENS, free_port
+from tests.helpers.clock import Clock
+from tests.helpers.console import PASSWORD
+from tests.helpers.managed import MONTH, NOW, Fixture, build_month
+from tests.helpers.runtime import start_runtime
+from tests.helpers.services import skip_or_fail
+
+NO_OVERFLOW = "() => document.scrollingElement.scrollWidth <= window.innerWidth + 1"
+
+
+@pytest.fixture(params=list(SCREENS))
+def screen(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def served(settings: Settings, nlu: Nlu, knowledge: KnowledgeService) -> AsyncIterator[tuple[str, Fixture]]:
+    runtime = await start_runtime(settings, nlu, knowledge, Clock(NOW))
+    fx = await build_month(runtime.sessions, runtime.policy)
+    async with transaction(runtime.sessions) as session:
+        await staff_accounts.add(session, login="mgr", display_name="周经理", role="manager", password=PASSWORD,
+                                 commissioner=None, now=NOW)
+    app = create_app(settings, runtime)
+    server = TestServer(app, host="127.0.0.1", port=free_port())
+    await server.start_server()
+    yield f"http://127.0.0.1:{server.port}", fx
+    await server.close()
+    await runtime.close()
+
+
+@pytest.fixture
+async def page(served: tuple[str, Fixture], screen: str) -> AsyncIterator[Any]:
+    if not shutil.which(CHROMIUM):
+        skip_or_fail(f"Chromium not found at {CHROMIUM}")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = await browser.new_context(locale="zh-CN", **SCREENS[screen])
+        found = await context.new_page()
+        found.set_default_timeout(15_000)
+        await found.goto(f"{served[0]}/console/login")  # signed in as a manager would, through the form
+        await found.locator("form[action='/console/login'] input[name=login]").fill("mgr")
+        await found.locator("input[name=password]").fill(PASSWORD)
+        await found.get_by_role("button", name="登录").click()
+        await found.wait_for_url(lambda url: "/console/login" not in url)
+        yield found
+        await browser.close()
+
+
+def _shots() -> Path:
+    path = Path(os.environ.get("QIBOT_SCREENSHOT_DIR") or "/tmp/qibot-screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+async def test_the_dashboard_fits_the_screen_and_a_bar_opens_its_cases(
+    page: Any, served: tuple[str, Fixture], screen: str
+) -> None:
+    base, fx = served
+    await page.goto(f"{base}/console/manage/?month={MONTH}")
+    await page.locator("svg.chart").first.wait_for()
+    assert await page.locator("svg.chart").count() == 3
+    assert await page.evaluate(NO_OVERFLOW), "the dashboard scrolls sideways"
+    await page.screenshot(path=str(_shots() / f"dashboard-{screen}.png"))
+    await page.screenshot(path=str(_shots() / f"dashboard-full-{screen}.png"), full_page=True)
+    await page.locator('svg.chart a[href*="metric=level-1"]').click()
+    await page.wait_for_url("**metric=level-1**")
+    assert fx.numbers["C"] in await page.locator("table").inner_text()
+    assert await page.evaluate(NO_OVERFLOW)
+    await page.screenshot(path=str(_shots() / f"drilldown-{screen}.png"))
+
+
+async def test_a_follow_up_is_worked_with_its_form(page: Any, served: tuple[str, Fixture], screen: str) -> None:
+    base, fx = served
+    await page.goto(f"{base}/console/manage/followups")
+    await page.get_by_role("link", name=fx.numbers["C"]).click()
+    await page.fill("#note", "已电话回访，企业反映受理慢")
+    await page.get_by_role("button", name="记录回访").click()
+    await page.get_by_role("button", name="记录核实").wait_for()
+    assert "已电话回访，企业反映受理慢" in await page.locator("ol.steps").inner_text()
+    assert await page.evaluate(NO_OVERFLOW)
+    await page.screenshot(path=str(_shots() / f"followup-{screen}.png"), full_page=True)
