@@ -255,7 +255,7 @@ def configure_logging(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "sqlalchemy.engine", "jieba"):
+    for noisy in ("aiohttp.access", "sqlalchemy.engine", "jieba", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     install_client_error_filter()
     sys.excepthook = _masked_excepthook  # an uncaught error's traceback is masked like a log line

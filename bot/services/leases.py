@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, or_, update
+from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.dialect import insert_ignore
@@ -28,7 +28,8 @@ def holder_id() -> str:
 
 
 async def acquire(session: AsyncSession, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
-    """Take (or renew) the lease ``name`` until ``now + ttl``; False while someone else holds it.
+    """Take the lease ``name`` until ``now + ttl``; False until the current one runs out, even
+    for its own holder (a worker that ran the jobs does not run them again within the interval).
     Atomic on both databases: the insert loses to an existing row on its primary key, and the
     take-over is a conditional update of that row."""
     until = now + ttl
@@ -37,7 +38,7 @@ async def acquire(session: AsyncSession, name: str, holder: str, now: datetime, 
         return True
     result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
         update(ClusterLease)
-        .where(ClusterLease.name == name, or_(ClusterLease.expires_at <= now, ClusterLease.holder == holder))
+        .where(ClusterLease.name == name, ClusterLease.expires_at <= now)
         .values(holder=holder, expires_at=until)
     )
     return result.rowcount == 1

@@ -197,7 +197,7 @@ async def test_the_bad_rating_loop_from_the_chat_to_the_dashboard(site: Any) -> 
              ("outcome", {"outcome": "rectify", "days": "5", "note": "登记整改：增加值班"}),
              ("reply", {"note": "已安排增加值班人员，缩短受理时间"}))
     for step, form in steps:
-        clock.advance(hours=1)
+        clock.advance(minutes=20)  # within the console's idle timeout (30 min): one sitting
         response = await _post(client, followup.id, step=step, csrf=csrf, **form)
         assert response.status == 303, (step, await response.text())
     page = await (await client.get(f"/console/manage/followups/{followup.id}")).text()
