@@ -31,13 +31,15 @@ from typing import Any, Literal
 import numpy as np
 
 from intents.cache import SignedStore
+from intents.normalize import normalize
 from intents.vectors import Embedder, VectorStore
 from knowledge import features as featmod
-from knowledge.analysis import Analyzed, Analyzer, raw_terms
+from knowledge.analysis import MAX_QUERY_CHARS, Analyzed, Analyzer, raw_terms
 from knowledge.bm25 import Bm25Index, Bm25Params
 from knowledge.calibration import DENSE_CALIBRATION_FILE, DENSE_FEATURES, Calibration
 from knowledge.dense import DenseIndex, sentences
 from knowledge.entries import Entry, load_entries
+from knowledge.focus import focus
 from knowledge.memo import AnalysisMemo
 from knowledge.problems import KnowledgeBaseError, Problem
 from knowledge.synonyms import Synonyms, build, load_groups
@@ -53,6 +55,7 @@ CANDIDATES = 20  # BM25 candidates re-ranked per query
 CHAR_PARAMS = Bm25Params(weights=(("chars", 1.0),))
 CHAR_WEIGHT = 0.3
 MAX_CHOICES = 3  # "您是不是想问" never offers more than this
+FOCUS = True  # drop context clauses of a query before ranking (off only to measure it)
 DENSE_CANDIDATES = 10  # entries added to the lexical candidates by each dense similarity
 
 
@@ -299,6 +302,16 @@ class KnowledgeBase:
         idx = idx[np.argsort(-combined[idx], kind="stable")]
         return idx, words, chars
 
+    @staticmethod
+    def focused(text: str) -> str:
+        """The question without its context clauses (``knowledge.focus``): who is asking, why and
+        how politely match no entry and only dilute the match scores of what is asked."""
+        if not FOCUS:
+            return text
+        norm = normalize(text[:MAX_QUERY_CHARS]).text
+        kept = focus(norm)
+        return text if kept == norm else kept
+
     def bm25(self, text: str, k: int = 10) -> list[tuple[Entry, float]]:
         """Word BM25F alone (a baseline for the bench): entries and score over the query's ceiling."""
         analyzed = self.analyzer.analyze(text)
@@ -315,7 +328,7 @@ class KnowledgeBase:
         ``dense``: None consults sentence embeddings only when the lexical ranking is not
         confident enough to answer (the service's rule); True/False force it (fitting, benches).
         """
-        analyzed = self.analyzer.analyze(text)
+        analyzed = self.analyzer.analyze(self.focused(text))
         nothing = np.empty(0)
         empty = Ranked(np.empty(0, dtype=np.int64), nothing, nothing, np.empty((0, len(featmod.FEATURES))))
         if not (analyzed.terms or analyzed.chars) or not self._entries:
