@@ -3,6 +3,8 @@ deciding what a user notices — a long message whose entry ranks first clearly 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from knowledge import decision as decmod
@@ -17,7 +19,7 @@ def test_the_shipped_decision_model_is_current() -> None:
     assert shipped.get("lexical", FEATURES) is not None
 
 
-def test_save_and_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
     names = decmod.feature_names(FEATURES)
     model = decmod.StageModel(names, np.zeros(len(names)), np.ones(len(names)), np.full(len(names), 0.1), -1.0, 0.9)
     decmod.Decision({"lexical": model}, "k").save(tmp_path / "d.npz")
