@@ -1,6 +1,7 @@
 """Knowledge-base bench: answer quality on the held-out paraphrases and cost growth with size.
 
-Run: ``.venv/bin/python bench/kb.py`` (one run, about two minutes, prints numbers).
+Run: ``.venv/bin/python bench/kb.py [--cost]`` (one run, about two minutes, prints numbers;
+``--cost`` only the cost part).
 
 Quality, on ``knowledge/data/heldout.yaml`` (questions written apart from the entries and never
 indexed), for three systems:
@@ -43,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from bot.services.knowledge import dense_options  # noqa: E402
 from intents.normalize import normalize  # noqa: E402
 from knowledge.codes import canonicalize  # noqa: E402
+from knowledge.decision import Decision  # noqa: E402
 from knowledge.entries import Entry, load_entries  # noqa: E402
 from knowledge.fit import MAX_WRONG  # noqa: E402
 from knowledge.retriever import KnowledgeBase  # noqa: E402
@@ -222,7 +224,16 @@ def _search_answer(kb: KnowledgeBase) -> Callable[[str], str | None]:
 
 
 def dense_latency(kb: KnowledgeBase, queries: Sequence[str]) -> None:
-    """The cost of a question the words alone do not settle (the embedding is computed)."""
+    """The cost of a question the words alone do not settle (the embedding is computed), with the
+    softmax threshold deciding (the rule before the decision model) and with the decision model."""
+    decision = kb.decision
+    for label, kb.decision in (("softmax rule", None), ("decision model", decision)):
+        print(f"  [{label}]", end="")
+        _dense_latency(kb, queries)
+    kb.decision = decision
+
+
+def _dense_latency(kb: KnowledgeBase, queries: Sequence[str]) -> None:
     times = []
     consulted = 0
     for q in queries:
@@ -315,7 +326,8 @@ def cost(entries: Sequence[Entry]) -> None:
     queries = [f"{q}{'？' * (i % 3)}{' ' * (i // 3 % 5)}" for i, q in enumerate(queries)]
     print(f"cost ({len(queries)} distinct queries per size; build = analysis + indexing)")
     print("  memory: index = arrays and strings the index keeps; RSS = process growth incl. allocator slack")
-    print(f"  {'entries':>8} {'build s':>8} {'index MB':>9} {'RSS MB':>7} {'p50 ms':>7} {'p99 ms':>7}")
+    print("  p50/p99: search with the softmax threshold deciding | with the decision model (the service's)")
+    print(f"  {'entries':>8} {'build s':>8} {'index MB':>9} {'RSS MB':>7} {'p50 ms':>7} {'p99 ms':>7} | p50 / p99")
     sets: list[tuple[int, Sequence[Entry]]] = [(len(entries), entries)]
     sets += [(n, synthesize(entries, n, groups, rng)) for n in SIZES]
     KnowledgeBase.from_entries(entries[:5], groups).search("预热")  # jieba and OpenCC load once, not per size
@@ -326,20 +338,24 @@ def cost(entries: Sequence[Entry]) -> None:
         build = time.perf_counter() - t0
         mem = (rss() - before) / 2**20
         p50, p99 = latency(kb, queries)
+        kb.decision = Decision.load()
+        d50, d99 = latency(kb, queries)
         own = kb.footprint() / 2**20
-        print(f"  {n:>8,} {build:>8.2f} {own:>9.1f} {mem:>7.1f} {p50:>7.2f} {p99:>7.2f}")
+        print(f"  {n:>8,} {build:>8.2f} {own:>9.1f} {mem:>7.1f} {p50:>7.2f} {p99:>7.2f} | {d50:.2f} / {d99:.2f}")
         del kb
 
 
 def main() -> int:
     t0 = time.perf_counter()
+    only_cost = "--cost" in sys.argv[1:]  # skip the quality part (minutes of leave-one-out rounds)
     entries = load_entries()
     kb = KnowledgeBase.load()
     dense = dense_options(None, True)
     dense_kb = KnowledgeBase.load(**dense) if dense else None
     cal = kb.calibration
     print(f"knowledge base: {len(kb)} entries; thresholds answer >= {cal.answer}, suggest >= {cal.suggest}")
-    quality(kb, entries, dense_kb)
+    if not only_cost:
+        quality(kb, entries, dense_kb)
     cost(entries)
     if dense_kb is not None:
         dense_latency(dense_kb, [q for q, _ in (load_heldout(BLIND) or load_heldout() or [])][:300])

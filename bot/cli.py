@@ -438,6 +438,10 @@ def cmd_kb(args: argparse.Namespace) -> int:
         memo.write_shipped(SHIPPED_MEMO)
         print(f"{SHIPPED_MEMO.parent.parent.name}/data/{SHIPPED_MEMO.name}: {len(memo)} texts analysed")
         return 0
+    if args.kb_command == "fit":
+        from knowledge.fit import main as fit_main
+
+        return fit_main([])
     if args.kb_command == "reload":
         from knowledge.retriever import KnowledgeBase, KnowledgeBaseError
 
@@ -600,6 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("directory", nargs="?")
     kb_sub.add_parser("reload", help="validate the content and make a running server reload it")
     kb_sub.add_parser("build", help="write the shipped analysis memo of the bundled content (after editing it)")
+    kb_sub.add_parser(
+        "fit", help="refit the ranking calibrations and the answer decision model on the content (minutes)"
+    )
     gaps = kb_sub.add_parser("gaps", help="unanswered questions by frequency")
     gaps.add_argument("--limit", type=int, default=50)
     kb.set_defaults(func=cmd_kb)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from knowledge import decision as decmod
 from knowledge.calibration import CALIBRATION_FILE, DENSE_CALIBRATION_FILE, DENSE_FEATURES, Calibration
 from knowledge.entries import Entry, load_entries
 from knowledge.features import FEATURES
@@ -300,6 +301,127 @@ def fit(
     return dataclasses.replace(cal, notes=notes), samples
 
 
+# The decision model (``knowledge.decision``): its thresholds keep, on the grouped folds, wrong
+# answers to covered questions, answers to uncovered ones (their entry left out) and answers to
+# off-topic questions within these bounds, and answer as many covered questions right as they allow.
+DECISION_MAX_WRONG = 0.03  # of the covered questions asked
+DECISION_MAX_UNCOVERED = 0.12  # the softmax rule's level on the same folds, so only the model differs
+DECISION_MAX_OFFTOPIC = 0.02
+DECISION_C = 1.0
+DECISION_TIE = 0.005
+
+
+def _decision_rows(samples: Sequence[Sample], cal: Calibration, stage: str) -> tuple[np.ndarray, np.ndarray]:
+    """Decision features of every sample's ranking re-scored with ``cal``, and whether its top is right."""
+    xs, ys = [], []
+    for s in samples:
+        f = np.asarray(s.ranked.features, dtype=np.float64)
+        logits = cal.logits(f)
+        order = np.argsort(-logits, kind="stable")
+        probs = cal.probabilities(logits[order], s.ranked.unknown)
+        a = s.ranked.analyzed
+        xs.append(decmod.features(f[order], logits[order], probs, s.ranked.unknown,
+                                  a.text if a is not None else "", len(a.terms) if a is not None else 0, cal.features))
+        ys.append(bool(len(order)) and s.target is not None and s.ids[int(order[0])] == s.target)
+    return np.asarray(xs), np.asarray(ys)
+
+
+def _groups(samples: Sequence[Sample], entries: Sequence[Entry]) -> np.ndarray:
+    """The fold of each sample: the position of its question in its entry (questions at one
+    position were mostly written in one pass, in one register); off-topic ones spread evenly."""
+    position: dict[str, int] = {}
+    for e in entries:
+        for i, q in enumerate(e.questions):
+            position.setdefault(q, i)
+    return np.asarray([position.get(s.text, k % FOLDS) for k, s in enumerate(samples)])
+
+
+def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=DECISION_C, max_iter=5000).fit((x - mean) / scale, y)
+    return mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+
+def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    p = np.zeros(len(y))
+    for g in np.unique(groups):
+        train = groups != g
+        mean, scale, coef, intercept = _logistic(x[train], y[train])
+        p[~train] = 1.0 / (1.0 + np.exp(-(((x[~train] - mean) / scale) @ coef + intercept)))
+    return p
+
+
+def fit_decision(
+    samples: Sequence[Sample], entries: Sequence[Entry], cal: Calibration, dense_cal: Calibration | None
+) -> tuple[decmod.Decision, dict[str, object]]:
+    """The two-stage decision model and its thresholds, chosen on out-of-fold probabilities
+    (leave one question position out); returns the model and the fold figures."""
+    both = [s for s in samples if s.dense is not None] if dense_cal is not None else list(samples)
+    kinds = np.asarray([s.kind for s in both])
+    groups = _groups(both, entries)
+    xl, yl = _decision_rows(both, cal, "lexical")
+    pl = _out_of_fold(xl, yl, groups)
+    if dense_cal is not None:
+        xd, yd = _decision_rows([s.dense for s in both if s.dense is not None], dense_cal, "dense")
+        pd = _out_of_fold(xd, yd, groups)
+    else:
+        yd, pd = np.zeros(len(both), dtype=bool), np.zeros(len(both))
+    covered, uncovered, offtopic = kinds == "loqo", kinds == "loeo", kinds == "offtopic"
+
+    def figures(tl: float, td: float) -> tuple[float, float, float, float]:
+        lexical = pl >= tl
+        dense = ~lexical & (pd >= td)
+        right = (lexical & yl) | (dense & yd)
+        answered = lexical | dense
+        return (
+            float((right & covered).sum() / max(covered.sum(), 1)),
+            float((answered & ~right & covered).sum() / max(covered.sum(), 1)),
+            float((answered & uncovered).sum() / max(uncovered.sum(), 1)),
+            float((answered & offtopic).sum() / max(offtopic.sum(), 1)),
+        )
+
+    feasible: list[tuple[float, float, float]] = []
+    alone: list[tuple[float, float]] = []  # the lexical threshold when no dense stage follows
+    for tl in np.arange(0.30, 0.991, 0.02):
+        for td in [*(np.arange(0.20, 0.991, 0.02) if dense_cal is not None else ()), 1.01]:
+            right, wrong, unc, off = figures(float(tl), float(td))
+            if wrong <= DECISION_MAX_WRONG and unc <= DECISION_MAX_UNCOVERED and off <= DECISION_MAX_OFFTOPIC:
+                feasible.append((right, float(tl), float(td)))
+                if td > 1.0:
+                    alone.append((right, float(tl)))
+    # Among the choices within half a point of the best, the lowest lexical threshold: the dense
+    # stage costs an embedding (10-30 ms), so the lexical stage answers what it can.
+    top = max(r for r, _, _ in feasible)
+    _, tl, td = min(((r, t, d) for r, t, d in feasible if r >= top - DECISION_TIE), key=lambda c: (c[1], -c[0]))
+    tl_alone = max(alone)[1] if alone else 0.99
+    if dense_cal is None:
+        td = 1.0
+    right, wrong, unc, off = figures(tl, td)
+    stages = {}
+    mean, scale, coef, intercept = _logistic(xl, yl)
+    names = decmod.feature_names(cal.features)
+    stages["lexical"] = decmod.StageModel(names, mean, scale, coef, intercept, round(tl, 2))
+    stages["lexical_alone"] = dataclasses.replace(stages["lexical"], answer=round(tl_alone, 2))
+    if dense_cal is not None:
+        mean, scale, coef, intercept = _logistic(xd, yd)
+        stages["dense"] = decmod.StageModel(
+            decmod.feature_names(dense_cal.features), mean, scale, coef, intercept, round(td, 2)
+        )
+    notes: dict[str, object] = {
+        "folds": "leave one question position out",
+        "thresholds": {"lexical": round(tl, 2), "dense": round(td, 2), "lexical_alone": round(tl_alone, 2)},
+        "lexical_alone_answered_right": round(max(alone)[0], 3) if alone else 0.0,
+        "covered_answered_right": round(right, 3),
+        "covered_answered_wrong": round(wrong, 3),
+        "uncovered_answered": round(unc, 3),
+        "offtopic_answered": round(off, 3),
+    }
+    return decmod.Decision(stages, decmod.current_key()), notes
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     directory = args[0] if args else None
@@ -321,6 +443,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if dense_cal is not None:
         dense_cal.save(DENSE_CALIBRATION_FILE)
         print(yaml.safe_dump(dataclasses.asdict(dense_cal), allow_unicode=True, sort_keys=False))
+    # The decision model reads the softmaxes just written: its key covers them.
+    decision, notes = fit_decision(samples, entries, cal, dense_cal)
+    decision.save(decmod.DECISION_FILE)
+    print("decision model (grouped folds):", yaml.safe_dump(notes, allow_unicode=True, sort_keys=False))
     return 0
 
 

@@ -21,6 +21,7 @@ millisecond at 50,000 entries (see ``bench/kb.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Iterable, Sequence
@@ -31,13 +32,17 @@ from typing import Any, Literal
 import numpy as np
 
 from intents.cache import SignedStore
+from intents.normalize import normalize
 from intents.vectors import Embedder, VectorStore
 from knowledge import features as featmod
-from knowledge.analysis import Analyzed, Analyzer, raw_terms
+from knowledge.analysis import MAX_QUERY_CHARS, Analyzed, Analyzer, raw_terms
 from knowledge.bm25 import Bm25Index, Bm25Params
 from knowledge.calibration import DENSE_CALIBRATION_FILE, DENSE_FEATURES, Calibration
+from knowledge.decision import Decision
+from knowledge.decision import features as decision_features
 from knowledge.dense import DenseIndex, sentences
 from knowledge.entries import Entry, load_entries
+from knowledge.focus import focus
 from knowledge.memo import AnalysisMemo
 from knowledge.problems import KnowledgeBaseError, Problem
 from knowledge.synonyms import Synonyms, build, load_groups
@@ -53,6 +58,7 @@ CANDIDATES = 20  # BM25 candidates re-ranked per query
 CHAR_PARAMS = Bm25Params(weights=(("chars", 1.0),))
 CHAR_WEIGHT = 0.3
 MAX_CHOICES = 3  # "您是不是想问" never offers more than this
+FOCUS = True  # drop context clauses of a query before ranking (off only to measure it)
 DENSE_CANDIDATES = 10  # entries added to the lexical candidates by each dense similarity
 
 
@@ -90,6 +96,10 @@ class Ranked:
     unknown: float = 1.0  # share of the query unknown to the KB
     analyzed: Analyzed | None = field(default=None, compare=False)
     dense: bool = False  # ranked with the sentence-embedding features (and their calibration)
+    # P(the top candidate is right) by the decision model, and the P it needs to be answered
+    # outright; None without a decision model (the softmax's P(top) and threshold decide)
+    p_right: float | None = None
+    answer_at: float | None = None
 
     @property
     def confidence(self) -> float:
@@ -133,6 +143,7 @@ class KnowledgeBase:
         vectors: VectorStore | None = None,
         dense_calibration: Calibration | None = None,
         memo: AnalysisMemo | None = None,
+        decision: Decision | None = None,
     ) -> None:
         """``memo`` answers the analysis of the content texts when it knows them (it must be the
         memo ``synonyms`` came from); what it does not know is analysed and added to its cache."""
@@ -144,6 +155,7 @@ class KnowledgeBase:
         self._embedder = embedder
         self._vectors = vectors
         self.dense_calibration = dense_calibration
+        self.decision = decision
         with_answer = dict(self.params.weights).get("answer", 0.0) > 0
         analyze = memo.analyzer(self.analyzer) if memo is not None else self.analyzer.analyze
         analyzed = [
@@ -206,10 +218,13 @@ class KnowledgeBase:
             cal = Calibration.load(calibration)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KnowledgeBaseError([Problem(str(calibration), None, "error", f"bad calibration: {exc}")]) from exc
+        decision = Decision.load() if calibration is None else None  # fitted for the shipped calibration
         if not memo:
-            return cls(entries, build(groups, raw_terms), cal, embedder=embedder, vectors=vectors)
+            return cls(entries, build(groups, raw_terms), cal, embedder=embedder, vectors=vectors, decision=decision)
         analyses = AnalysisMemo(groups, cache)
-        return cls(entries, analyses.synonyms(), cal, embedder=embedder, vectors=vectors, memo=analyses)
+        return cls(
+            entries, analyses.synonyms(), cal, embedder=embedder, vectors=vectors, memo=analyses, decision=decision
+        )
 
     @classmethod
     def from_entries(
@@ -221,7 +236,7 @@ class KnowledgeBase:
         **dense: Any,
     ) -> KnowledgeBase:
         """Index entries that are already in memory (tests, fitting, the cost bench); ``dense``
-        passes ``embedder``, ``vectors`` and ``dense_calibration`` on."""
+        passes ``embedder``, ``vectors``, ``dense_calibration`` and ``decision`` on."""
         groups = load_groups() if synonym_groups is None else synonym_groups
         memo = AnalysisMemo(groups)  # the shipped memo only: nothing is written
         return cls(list(entries), memo.synonyms(), calibration, params, memo=memo, **dense)
@@ -299,6 +314,16 @@ class KnowledgeBase:
         idx = idx[np.argsort(-combined[idx], kind="stable")]
         return idx, words, chars
 
+    @staticmethod
+    def focused(text: str) -> str:
+        """The question without its context clauses (``knowledge.focus``): who is asking, why and
+        how politely match no entry and only dilute the match scores of what is asked."""
+        if not FOCUS:
+            return text
+        norm = normalize(text[:MAX_QUERY_CHARS]).text
+        kept = focus(norm)
+        return text if kept == norm else kept
+
     def bm25(self, text: str, k: int = 10) -> list[tuple[Entry, float]]:
         """Word BM25F alone (a baseline for the bench): entries and score over the query's ceiling."""
         analyzed = self.analyzer.analyze(text)
@@ -315,7 +340,7 @@ class KnowledgeBase:
         ``dense``: None consults sentence embeddings only when the lexical ranking is not
         confident enough to answer (the service's rule); True/False force it (fitting, benches).
         """
-        analyzed = self.analyzer.analyze(text)
+        analyzed = self.analyzer.analyze(self.focused(text))
         nothing = np.empty(0)
         empty = Ranked(np.empty(0, dtype=np.int64), nothing, nothing, np.empty((0, len(featmod.FEATURES))))
         if not (analyzed.terms or analyzed.chars) or not self._entries:
@@ -326,10 +351,28 @@ class KnowledgeBase:
         if len(indices):
             feats = self._features(query, indices, words, chars)
             lexical = self._ranked(self.calibration, indices, feats, query, analyzed)
-        use_dense = self.uses_dense and (dense or (dense is None and lexical.confidence < self.calibration.answer))
-        if not use_dense:
-            return lexical
-        return self._rank_dense(analyzed, query, indices, words, chars) or lexical
+        if not self.uses_dense:
+            return self._judged(lexical, self.calibration, "lexical_alone")
+        judged = self._judged(lexical, self.calibration, "lexical")
+        if not (dense or (dense is None and not answers(judged, self.calibration))):
+            return judged
+        ranked = self._rank_dense(analyzed, query, indices, words, chars)
+        if ranked is None:  # the encoder failed: the lexical ranking decides alone
+            return self._judged(lexical, self.calibration, "lexical_alone")
+        assert self.dense_calibration is not None
+        return self._judged(ranked, self.dense_calibration, "dense")
+
+    def _judged(self, ranked: Ranked, cal: Calibration, stage: str) -> Ranked:
+        """The ranking with the decision model's P(top is right), when there is a model for it."""
+        model = self.decision.get(stage, cal.features) if self.decision else None
+        if model is None or not len(ranked.indices):
+            return ranked
+        a = ranked.analyzed
+        x = decision_features(
+            ranked.features, ranked.logits, ranked.probabilities, ranked.unknown,
+            a.text if a is not None else "", len(a.terms) if a is not None else 0, cal.features,
+        )
+        return dataclasses.replace(ranked, p_right=model.probability(x), answer_at=model.answer)
 
     def _features(self, query: featmod.Query, indices: np.ndarray, words: np.ndarray, chars: np.ndarray) -> np.ndarray:
         return featmod.compute(
@@ -391,16 +434,26 @@ class KnowledgeBase:
         return decide(self._entries, ranked, cal, limit)
 
 
+def answers(ranked: Ranked, cal: Calibration) -> bool:
+    """Whether the top candidate is answered outright: by the decision model when the ranking
+    was judged by one, else by the softmax's P(top) against the calibration's threshold."""
+    if not len(ranked.indices):
+        return False
+    if ranked.p_right is not None and ranked.answer_at is not None:
+        return ranked.p_right >= ranked.answer_at
+    return ranked.confidence >= cal.answer
+
+
 def decide(entries: Sequence[Entry], ranked: Ranked, cal: Calibration, limit: int = 3) -> SearchResult:
-    """The three outcomes from ranked candidates: answer when the top one is probable enough,
-    else offer the candidates that are (at most three), else none."""
+    """The three outcomes from ranked candidates: answer when the top one is likely right,
+    else offer the candidates that are probable enough (at most three), else none."""
     hits = [
         Hit(entries[int(i)], round(float(p), 4))
         for i, p in zip(ranked.indices[:limit], ranked.probabilities[:limit], strict=True)
     ]
     if not hits:
         return NO_ANSWER
-    if hits[0].score >= cal.answer:
+    if answers(ranked, cal):
         return SearchResult("answer", tuple(hits))
     choices = [h for h in hits[:MAX_CHOICES] if h.score >= cal.suggest]
     return SearchResult("suggest", tuple(choices)) if choices else NO_ANSWER
