@@ -27,7 +27,9 @@ PUBLIC_EVENTS = {
 
 
 def _owner(case: cases.ServiceCase) -> str:
-    person = case.owner
+    """Who handles the case: its owner, else the commissioner it was assigned to (the intake
+    already told the user "已为您分派王专员", so the progress list must not say 待分派)."""
+    person = case.owner or case.assignee
     return mask_name(person.name) if person else "待分派"
 
 

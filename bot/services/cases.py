@@ -184,7 +184,7 @@ async def cases_of_enterprise(session: AsyncSession, enterprise_id: int, limit: 
         await session.execute(
             select(ServiceCase)
             .where(ServiceCase.enterprise_id == enterprise_id)
-            .options(selectinload(ServiceCase.owner))
+            .options(selectinload(ServiceCase.owner), selectinload(ServiceCase.assignee))
             .order_by(ServiceCase.created_at.desc(), ServiceCase.id.desc())
             .limit(limit)
         )
