@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,10 @@ from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Enterprise, Outbox
 from intents.classifier import Nlu
-from tests.browser.test_webchat_browser import ARGS, CHROMIUM, SCREENS, Site, expect, free_port, say
+from tests.browser.test_webchat_browser import Site, expect, say
+from tests.helpers.browser import SCREENS, chromium, free_port
 from tests.helpers.clock import Clock
 from tests.helpers.console import PASSWORD, add_accounts
-from tests.helpers.services import skip_or_fail
 
 
 @pytest.fixture
@@ -66,13 +65,8 @@ def shots() -> Path:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    if not shutil.which(CHROMIUM):
-        skip_or_fail(f"Chromium not found at {CHROMIUM}")
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    async with chromium() as launched:
         yield launched
-        await launched.close()
 
 
 async def new_page(browser: Any, screen: str) -> Any:

@@ -6,7 +6,6 @@ folder) for a person to look at. Signed in through the console's sign-in page.""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,11 @@ from bot.services import staff_accounts
 from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from intents.classifier import Nlu
-from tests.browser.test_webchat_browser import ARGS, CHROMIUM, SCREENS, free_port
+from tests.helpers.browser import SCREENS, chromium, free_port
 from tests.helpers.clock import Clock
 from tests.helpers.console import PASSWORD
 from tests.helpers.managed import MONTH, NOW, Fixture, build_month
 from tests.helpers.runtime import start_runtime
-from tests.helpers.services import skip_or_fail
 
 NO_OVERFLOW = "() => document.scrollingElement.scrollWidth <= window.innerWidth + 1"
 
@@ -52,11 +50,7 @@ async def served(settings: Settings, nlu: Nlu, knowledge: KnowledgeService) -> A
 
 @pytest.fixture
 async def page(served: tuple[str, Fixture], screen: str) -> AsyncIterator[Any]:
-    if not shutil.which(CHROMIUM):
-        skip_or_fail(f"Chromium not found at {CHROMIUM}")
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    async with chromium() as browser:
         context = await browser.new_context(locale="zh-CN", **SCREENS[screen])
         found = await context.new_page()
         found.set_default_timeout(15_000)
@@ -66,7 +60,6 @@ async def page(served: tuple[str, Fixture], screen: str) -> AsyncIterator[Any]:
         await found.get_by_role("button", name="登录").click()
         await found.wait_for_url(lambda url: "/console/login" not in url)
         yield found
-        await browser.close()
 
 
 def _shots() -> Path:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -37,27 +35,14 @@ from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Commissioner
 from intents.classifier import Nlu
+from tests.helpers.browser import SCREENS, chromium, free_port
 from tests.helpers.clock import Clock
-from tests.helpers.services import skip_or_fail
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-SCREENS: dict[str, dict[str, Any]] = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-}
 MAX_CHARS = 1800  # not the default: the page must take it from the server
 CONTACT = "0592-5550000（示例，工作日 8:30–17:30）"
 CREDIT_CODE = "91110000802100433B"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Site:
@@ -163,13 +148,8 @@ class Visit:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Any]:
     """The module's one Chromium (each test opens its own context in it)."""
-    if not shutil.which(CHROMIUM):
-        skip_or_fail(f"Chromium not found at {CHROMIUM}")
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        await chromium.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest_asyncio.fixture(loop_scope="module")
