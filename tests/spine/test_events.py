@@ -102,3 +102,26 @@ async def test_a_lost_subscription_comes_back_and_asks_to_catch_up(prefix: str) 
     finally:
         await admin.aclose()
         await bus.close()
+
+
+async def test_closing_never_hangs_on_a_cancellation_the_redis_client_swallows(
+    prefix: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cancellation landing inside the Redis client's read can be swallowed there (the read
+    then returns nothing); closing the bus must still end within seconds, not wait forever (a
+    CI run once hung at a fixture's teardown, here)."""
+    from redis.asyncio.client import PubSub
+
+    real = PubSub.get_message
+
+    async def swallowing(self: PubSub, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await real(self, *args, **kwargs)
+        except asyncio.CancelledError:
+            return None  # what a client that swallows the cancellation does
+
+    monkeypatch.setattr(PubSub, "get_message", swallowing)
+    bus = EventBus(REDIS_URL, prefix)
+    await bus.start()
+    assert await bus.wait_connected(5)
+    await asyncio.wait_for(bus.close(), 10)
