@@ -1,5 +1,5 @@
 """The system Chromium for the browser tests: where it is, how it is started, the two screens
-every page is checked at, and a free local port for the app under test. One place, so the web
+every page is checked at, and (re-exported from ``processes``) a free local port for the app. One place, so the web
 chat, console and manager tests start the browser the same way (and skip or fail alike when it
 is missing: failing under ``TEST_REQUIRE_SERVICES=1``, as in CI)."""
 
@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
+from tests.helpers.processes import free_port
 from tests.helpers.services import skip_or_fail
+
+__all__ = ["ARGS", "CHROMIUM", "SCREENS", "chromium", "free_port"]
 
 CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -23,12 +25,6 @@ SCREENS: dict[str, dict[str, Any]] = {
     "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
     "desktop": {"viewport": {"width": 1280, "height": 800}},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @asynccontextmanager

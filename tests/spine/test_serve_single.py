@@ -4,20 +4,15 @@ line, and leaves the running server and its pid file alone."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from tests.helpers.processes import free_port
+
 QIBOT = Path(sys.executable).with_name("qibot")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _command(*args: str) -> list[str]:
@@ -28,7 +23,7 @@ def test_a_second_serve_on_the_same_data_directory_refuses(tmp_path: Path) -> No
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("QIBOT_")}
     env.update({"QIBOT_DATA_DIR": str(data), "QIBOT_EMBEDDINGS": "0"})
-    port = _free_port()
+    port = free_port()
     first = subprocess.Popen(_command("serve", "--port", str(port)), env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
     try:
@@ -38,7 +33,7 @@ def test_a_second_serve_on_the_same_data_directory_refuses(tmp_path: Path) -> No
         pid_file = data / "qibot.pid"
         assert pid_file.read_text() == str(first.pid)
 
-        for other_port in (port, _free_port()):  # the same port, and a free one: both refused
+        for other_port in (port, free_port()):  # the same port, and a free one: both refused
             started = time.monotonic()
             second = subprocess.run(_command("serve", "--port", str(other_port)), env=env,
                                     capture_output=True, text=True, timeout=60, check=False)
