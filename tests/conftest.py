@@ -21,6 +21,21 @@ from tests.helpers.runtime import premigrate
 from tests.helpers.services import POSTGRES_ADMIN_URL, skip_or_fail
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its production cost (64 MiB, 0.2 s of CPU) for every staff account and sign-in
+    made the console tests spend most of their time hashing. The tests are about who may sign in,
+    not about the cost parameters, which stay argon2-cffi's defaults in the service (processes the
+    CLI tests start use them)."""
+    from argon2 import PasswordHasher
+
+    from bot.services import staff_accounts
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(staff_accounts, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        yield
+
+
 @pytest.fixture(scope="session")
 def nlu(tmp_path_factory: pytest.TempPathFactory) -> Nlu:
     return Nlu.load(tmp_path_factory.mktemp("nlu-cache"))

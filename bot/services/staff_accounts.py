@@ -7,6 +7,8 @@ costs the same verification as a known one, so response times do not tell which 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -21,7 +23,6 @@ from bot.storage.staff import ROLES, StaffAccount
 
 MIN_PASSWORD_CHARS = 10
 _HASHER = PasswordHasher()
-_DUMMY_HASH = _HASHER.hash("qibot-dummy-password-for-unknown-logins")
 # Roles that act on cases through a commissioner (the staff actions need one).
 ROLES_NEEDING_COMMISSIONER = ("commissioner", "supervisor")
 
@@ -30,10 +31,24 @@ class AccountError(ValueError):
     """A refused account operation; the message says why (in English, for the operator)."""
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown login is checked against. Made at the first sign-in, not at import: a
+    hash costs about 0.2 s of CPU and 64 MiB, which every ``qibot`` command and every worker's
+    start paid although most never check a password."""
+    return _HASHER.hash("qibot-dummy-password-for-unknown-logins")
+
+
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_CHARS:
         raise AccountError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
     return _HASHER.hash(password)
+
+
+async def _hash_off_loop(password: str) -> str:
+    """argon2 releases the GIL while it works; in a thread, a sign-in or a password change does
+    not stall every chat served by the same event loop for the length of a hash."""
+    return await asyncio.to_thread(hash_password, password)
 
 
 def _verify(stored: str, password: str) -> bool:
@@ -70,7 +85,7 @@ async def add(
     if role == "supervisor" and linked is not None and not linked.is_supervisor:
         raise AccountError(f"{linked.handle} is not a site supervisor (commissioner.is_supervisor)")
     account = StaffAccount(login=login, display_name=display_name.strip() or login, role=role,
-                           password_hash=hash_password(password), commissioner_id=linked.id if linked else None,
+                           password_hash=await _hash_off_loop(password), commissioner_id=linked.id if linked else None,
                            disabled=False, created_at=now, password_changed_at=now)
     session.add(account)
     await session.flush()
@@ -79,7 +94,7 @@ async def add(
 
 async def set_password(session: AsyncSession, login: str, password: str, now: datetime) -> StaffAccount:
     account = await _require(session, login)
-    account.password_hash = hash_password(password)
+    account.password_hash = await _hash_off_loop(password)
     account.password_changed_at = now
     return account
 
@@ -105,10 +120,11 @@ async def authenticate(session: AsyncSession, login: str, password: str, now: da
     """The account if the password is right and the account is enabled, else None (the same
     work either way). Upgrades an outdated hash and stamps the sign-in."""
     account = await by_login(session, login)
-    ok = _verify(account.password_hash if account else _DUMMY_HASH, password)
+    stored = account.password_hash if account else await asyncio.to_thread(_dummy_hash)
+    ok = await asyncio.to_thread(_verify, stored, password)
     if account is None or not ok or account.disabled:
         return None
     if _HASHER.check_needs_rehash(account.password_hash):
-        account.password_hash = _HASHER.hash(password)
+        account.password_hash = await asyncio.to_thread(_HASHER.hash, password)
     account.last_login_at = now
     return account

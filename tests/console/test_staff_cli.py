@@ -3,6 +3,7 @@ the command line or in the output."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from tests.helpers.cli import run
@@ -26,3 +27,7 @@ def test_staff_accounts_are_created_listed_changed_and_disabled(tmp_path: Path) 
     assert "root" in listing.stdout and "admin" in listing.stdout and "disabled" in listing.stdout
     for result in (added, listing):
         assert SECRET not in result.stdout + result.stderr
+    with sqlite3.connect(data / "qibot.db") as db:
+        (stored,) = db.execute("select password_hash from staff_account where login = 'root'").fetchone()
+    # argon2id at RFC 9106's second recommended profile (the tests' own processes hash cheaply)
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and SECRET not in stored
