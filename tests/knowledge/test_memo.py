@@ -60,11 +60,15 @@ def test_a_start_from_the_memo_analyses_no_content_and_answers_the_same(
         assert memoised.rank(question).features.tolist() == fresh.rank(question).features.tolist()
 
 
-def test_a_stale_or_foreign_memo_is_never_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A memo made under other synonym groups (any other key) would fold terms differently."""
+def test_a_stale_or_foreign_memo_is_never_used(
+    fixtures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A memo made under other synonym groups (any other key) would fold terms differently.
+    (On the small fixture content: the rule is the same for the bundled one, at a tenth the cost.)"""
+    content = fixtures / "valid"
     foreign = AnalysisMemo([["电子秤", "外观设计"]], shipped=False)
     poisoned = foreign.analyzer(Analyzer(foreign.synonyms()))
-    for text in content_texts(load_entries()):
+    for text in content_texts(load_entries(content)):
         poisoned(text)
     path = tmp_path / "analysis.npz"
     foreign.write_shipped(path)
@@ -73,10 +77,10 @@ def test_a_stale_or_foreign_memo_is_never_used(tmp_path: Path, monkeypatch: pyte
     current = AnalysisMemo(load_groups(), shipped=path)
     assert len(current) == 0
     counting = _Counting(monkeypatch)
-    kb = KnowledgeBase.load()
+    kb = KnowledgeBase.load(content)
     assert counting.texts  # analysed afresh
-    best = kb.search("电子秤要定期送检吗").best
-    assert best is not None and best.entry.id == "metrology.market-scales"
+    best = kb.search("电子秤多久检定一次").best
+    assert best is not None and best.entry.id == "metrology.scale-verification"
 
 
 def test_local_content_is_analysed_once_then_cached(
