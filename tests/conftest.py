@@ -4,8 +4,6 @@ machine has one (tests that need it skip with the reason otherwise)."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,10 +13,10 @@ from bot.config import Settings, load_settings
 from bot.runtime import Runtime
 from bot.services.knowledge import KnowledgeService
 from intents.classifier import Nlu
+from tests.helpers import postgres
 from tests.helpers.chat import Chat
 from tests.helpers.clock import Clock
 from tests.helpers.runtime import premigrate
-from tests.helpers.services import POSTGRES_ADMIN_URL, skip_or_fail
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,7 +70,8 @@ def chat(runtime: Runtime) -> Chat:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each database the service supports, empty: a SQLite file, then a new PostgreSQL database."""
+    """Each database the service supports, with the schema and no rows: a SQLite file (migrated
+    by the first start on it), then a PostgreSQL database from the pool."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
     return str(request.getfixturevalue("postgres_url"))
@@ -80,26 +79,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test, dropped afterwards."""
-    try:
-        import asyncpg
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        skip_or_fail("asyncpg not installed")
-    admin = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"qibot_test_{uuid.uuid4().hex[:12]}"
+    """A PostgreSQL database at the head migration with no rows, for this test alone (from a
+    pool emptied between tests: tests/helpers/postgres.py)."""
+    name = postgres.migrated_database()
+    yield postgres.url_of(name)
+    postgres.give_back(name)
 
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin, timeout=3)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
 
-    try:
-        asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        skip_or_fail(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({type(exc).__name__}); "
-                      "start it or set TEST_POSTGRES_URL")
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A new PostgreSQL database without any schema (for tests of the migrations), dropped after."""
+    name = postgres.empty_database()
+    yield postgres.url_of(name)
+    postgres.drop(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, inspect, select
@@ -19,6 +20,14 @@ EXPECTED_TABLES = {
     "enterprise", "channel_identity", "conversation_state", "message_log", "service_case", "case_event",
     "commissioner", "rating", "institution", "expert", "outbox", "site", "complaint", "kb_gap", "case_counter",
 }
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each database the service supports, with nothing in it yet: these tests migrate it."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    return str(request.getfixturevalue("empty_postgres_url"))
 
 
 @pytest.fixture
