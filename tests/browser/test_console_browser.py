@@ -28,8 +28,7 @@ from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Enterprise, Outbox
 from intents.classifier import Nlu
-from tests.browser.test_webchat_browser import Site, expect, say
-from tests.helpers.browser import SCREENS, chromium, free_port
+from tests.helpers.browser import SCREENS, Site, chromium, expect, free_port, say
 from tests.helpers.clock import Clock
 from tests.helpers.console import PASSWORD, add_accounts
 
