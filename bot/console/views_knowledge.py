@@ -24,6 +24,7 @@ from aiohttp import web
 
 from bot.channels.base import ChannelDeps
 from bot.console.auth import StaffPrincipal, audit, check_csrf, context, require_staff
+from bot.console.lint_zh import in_chinese
 from bot.console.render import page
 from bot.services import kb_edits
 from bot.storage.db import transaction
@@ -152,7 +153,7 @@ def _render_form(request: web.Request, draft: Draft, *, original: str, based_on:
                  error: str = "", previewed: bool = False, status: int = 200) -> web.Response:
     return page(request, "knowledge/edit.html", {
         "draft": draft, "f": draft.fields, "original": original, "based_on": based_on, "gap": gap,
-        "error": error, "previewed": previewed, "domains": DOMAIN_ZH,
+        "error": error, "previewed": previewed, "domains": DOMAIN_ZH, "zh": in_chinese,
     }, status=status)
 
 
