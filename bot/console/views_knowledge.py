@@ -169,8 +169,11 @@ async def _check(deps: ChannelDeps, fields: dict[str, str], original: str) -> Dr
     kb = dialogue.knowledge.kb
     if original and entry.id != original:
         draft.problems.append(Problem(CONSOLE_FILE, entry.id, "error", "the id of an existing entry cannot change"))
-    if not original and kb.get(entry.id) is not None:
-        draft.problems.append(Problem(CONSOLE_FILE, entry.id, "error", f"id {entry.id} is already taken"))
+    if not original:
+        async with transaction(deps.sessions) as session:
+            retired = await kb_edits.edit_of(session, entry.id)  # a retired entry keeps its id
+        if kb.get(entry.id) is not None or retired is not None:
+            draft.problems.append(Problem(CONSOLE_FILE, entry.id, "error", f"id {entry.id} is already taken"))
     draft.problems.extend(await asyncio.to_thread(check_edit, entry, kb.entries, today))
     draft.card = render_entry(entry, dialogue.texts)
     return draft
