@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from math import ceil
 from typing import Any
 
@@ -71,7 +72,8 @@ def _deps(request: web.Request) -> ChannelDeps:
     return context(request).deps
 
 
-def _today(deps: ChannelDeps) -> Any:
+def _today(deps: ChannelDeps) -> date:
+    """Today in Beijing: what a curator means by the date an entry was checked."""
     return deps.clock().astimezone(deps.policy.calendar.tz).date()
 
 
