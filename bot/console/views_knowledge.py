@@ -32,7 +32,7 @@ from bot.storage.db import transaction
 from bot.storage.models import KbGap
 from handlers.answers import compose_answer, render_entry
 from intents.labels import DOMAIN_NAMES_ZH
-from knowledge.entries import DOMAINS, Entry, parse_entry
+from knowledge.entries import DOMAINS, Entry, load_entries, parse_entry
 from knowledge.lint import check_edit
 from knowledge.overlay import CONSOLE_FILE, digest, form_from_entry, raw_from_form, to_raw
 from knowledge.problems import Problem
@@ -274,7 +274,8 @@ async def save(request: web.Request) -> web.StreamResponse:
 
 async def change_state(request: web.Request) -> web.StreamResponse:
     """``POST /console/knowledge/entry/{id}/state``: ``action=retire`` takes an entry out of the
-    answers (kept, and listed as retired), ``action=restore`` puts it back."""
+    answers (kept, and listed as retired), ``action=restore`` puts it back, ``action=revert``
+    drops the console's edit so the content file's version is served again."""
     principal = await require_staff(request, *EDITORS)
     entry_id = _entry_id(request)
     form = await _form(request)
@@ -298,10 +299,20 @@ async def change_state(request: web.Request) -> web.StreamResponse:
                 if restored is None or kb.get(entry_id) is not None:
                     raise web.HTTPConflict(text="这个条目无法恢复", content_type="text/plain")
                 content, state = edit.content, kb_edits.PUBLISHED
+            elif action == "revert":
+                if edit is None or edit.state != kb_edits.PUBLISHED:
+                    raise web.HTTPNotFound(text="这个条目没有控制台修改", content_type="text/plain")
+                if entry_id not in await asyncio.to_thread(_file_ids, deps):
+                    raise web.HTTPConflict(text="这是控制台新建的条目，没有文件版本可恢复；不再需要时请停用。",
+                                           content_type="text/plain")
+                content, state = edit.content, ""
             else:
                 raise web.HTTPBadRequest(text="未知的操作", content_type="text/plain")
-            version = await kb_edits.save(session, entry_id, state, content, by=principal.login, now=deps.clock(),
-                                          based_on=based_on)
+            if action == "revert":
+                version = await kb_edits.revert(session, entry_id, based_on=based_on)
+            else:
+                version = await kb_edits.save(session, entry_id, state, content, by=principal.login,
+                                              now=deps.clock(), based_on=based_on)
             await audit(session, principal, f"kb_{action}", None, f"{entry_id} v{version}：{content.get('title', '')}")
     except kb_edits.EditConflict:
         raise web.HTTPConflict(text="该条目已被他人修改，请刷新页面后重试。", content_type="text/plain") from None
@@ -309,6 +320,11 @@ async def change_state(request: web.Request) -> web.StreamResponse:
         await deps.knowledge_sync.catch_up()
         await deps.knowledge_sync.announce(version)
     raise web.HTTPSeeOther(f"/console/knowledge/entry/{entry_id}?published=1")
+
+
+def _file_ids(deps: ChannelDeps) -> set[str]:
+    """The ids of the content files' entries (the base the console's edits lie over)."""
+    return {e.id for e in load_entries(deps.require_dialogue().knowledge.directory)}
 
 
 def setup(app: web.Application) -> None:

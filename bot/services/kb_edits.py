@@ -101,6 +101,18 @@ async def save(session: AsyncSession, entry_id: str, state: str, content: dict[s
     return version
 
 
+async def revert(session: AsyncSession, entry_id: str, *, based_on: int | None) -> int:
+    """Drop the console's edit of an entry: the content file's version is served again. Returns
+    the new version; raises :class:`EditConflict` as :func:`save` does."""
+    version = await _next_version(session)
+    row = await session.get(KbEdit, entry_id, with_for_update=True)
+    if row is None or (based_on is not None and row.version != based_on):
+        raise EditConflict(entry_id)
+    await session.delete(row)
+    await session.flush()
+    return version
+
+
 async def publish(session: AsyncSession, entry: Entry, *, by: str, now: datetime, based_on: int | None) -> int:
     return await save(session, entry.id, PUBLISHED, to_raw(entry), by=by, now=now, based_on=based_on)
 
@@ -195,5 +207,6 @@ __all__ = [
     "mark_gap_handled",
     "overlay",
     "publish",
+    "revert",
     "save",
 ]

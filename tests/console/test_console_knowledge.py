@@ -154,6 +154,16 @@ async def test_an_edit_is_previewed_as_the_users_card_published_audited_and_answ
     assert restore.status == 303
     assert (await chat.as_user("fifth").say(QUESTION))[0].startswith(NEW_ANSWER)
 
+    # Reverted, the content file's answer is served again; the edit row is gone.
+    revert = await boss.post(f"/console/knowledge/entry/{ENTRY}/state", allow_redirects=False,
+                             data={"csrf": token, "action": "revert", "based_on": "3"})
+    assert revert.status == 303
+    assert (await chat.as_user("sixth").say(QUESTION))[0].startswith("每年5月10日是“中国品牌日”。2017年")
+    async with transaction(console_runtime.sessions) as session:
+        assert (await session.execute(select(KbEdit))).first() is None
+        actions = (await session.execute(select(StaffAudit.action).where(StaffAudit.action.like("kb_%")))).scalars()
+        assert list(actions) == ["kb_publish", "kb_retire", "kb_restore", "kb_revert"]
+
 
 async def test_a_broken_entry_is_refused_with_the_typed_text_kept_and_unpreviewed_changes_are_not_published(
     console_runtime: Runtime, new_client: Callable[[], Awaitable[Client]]
