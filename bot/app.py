@@ -127,7 +127,8 @@ async def readyz(request: web.Request) -> web.Response:
             log.warning("readiness check failed: %s", type(exc).__name__)
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
     OUTAGE.mark_up()
-    return web.json_response({"status": "ready", "database": "ok", "knowledge_entries": len(runtime.knowledge.kb)})
+    return web.json_response({"status": "ready", "database": "ok", "knowledge_entries": len(runtime.knowledge.kb),
+                              "knowledge_version": runtime.knowledge.version})
 
 
 async def _backlog(runtime: Runtime) -> dict[tuple[str, str], int]:

@@ -165,13 +165,22 @@ def _serve_one(settings: Settings, pid_file: Path | None, reuse_port: bool = Fal
             _write_pid(pid_file)
         loop = asyncio.get_running_loop()
 
-        def reload_kb() -> None:
+        async def reload_kb() -> None:
+            # In a thread: building the index takes tenths of a second the loop must not wait;
+            # the old index answers meanwhile and the new one is swapped in whole.
             try:
-                app[RUNTIME].knowledge.reload()
+                await asyncio.to_thread(app[RUNTIME].knowledge.reload)
             except Exception as exc:  # keep serving the old index
                 print(f"qibot: knowledge base reload refused, old index kept: {exc}", file=sys.stderr)
 
-        loop.add_signal_handler(signal.SIGHUP, reload_kb)
+        reloads: set[asyncio.Task[None]] = set()
+
+        def on_sighup() -> None:
+            task = loop.create_task(reload_kb())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
 
     async def on_cleanup(app: web.Application) -> None:
         if pid_file is not None:

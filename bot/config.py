@@ -49,6 +49,9 @@ class Settings:
     operator_contact: str = ""  # a phone number or address; empty: the page offers 转人工 instead
     privacy_url: str = "/static/privacy.html"  # the privacy notice: an http(s) URL or a path on this site
     kb_dir: Path | None = None  # None: the bundled knowledge base
+    # Seconds between a worker's checks for knowledge edits published in the console on another
+    # worker (the fallback: with Redis the "kb changed" event reloads at once).
+    kb_poll_seconds: float = 30.0
     # Public holidays of further years, merged over the bundled calendar (README, "Working
     # calendar"). None: <data_dir>/calendar.yaml when it exists.
     calendar_file: Path | None = None
@@ -210,6 +213,8 @@ def _validate(settings: Settings) -> None:
     if not (url.startswith(("https://", "http://")) or (url.startswith("/") and not url.startswith("//"))):
         raise ConfigError(f"QIBOT_PRIVACY_URL: must be an http(s):// URL or a path starting with /, got {url!r}")
     _validate_limits(settings)
+    if not 0.05 <= settings.kb_poll_seconds <= 3600:
+        raise ConfigError(f"QIBOT_KB_POLL_SECONDS: must be between 0.05 and 3600, got {settings.kb_poll_seconds}")
     if settings.kb_dir is not None and not settings.kb_dir.is_dir():
         raise ConfigError(f"QIBOT_KB_DIR: {settings.kb_dir} is not a directory")
     if settings.calendar_file is not None and not settings.calendar_file.is_file():

@@ -23,6 +23,7 @@ from bot.channels.base import Channel, ChannelDeps
 from bot.config import Settings
 from bot.delivery import DeliveryRuntime, event_bus, open_core
 from bot.dialogue.engine import DialogueEngine, NluPort
+from bot.services.kb_edits import KnowledgeSync
 from bot.services.knowledge import KnowledgeService
 from bot.services.limits import Limiter
 from handlers.registry import default_handlers
@@ -59,6 +60,7 @@ class Runtime(DeliveryRuntime):
     knowledge: KnowledgeService
     dialogue: DialogueEngine
     limits: Limiter | None = None
+    kb_sync: KnowledgeSync | None = None  # keeps the knowledge base at the console's latest edits
 
     @classmethod
     async def start(
@@ -109,6 +111,9 @@ class Runtime(DeliveryRuntime):
         dialogue.on_commit = dispatcher.wakeup.set
         runtime = cls(settings, engine, sessions, policy, dispatcher, event_bus(settings), nlu, knowledge, dialogue,
                       limits)
+        # The console's knowledge edits are applied before anyone is answered, then followed.
+        runtime.kb_sync = KnowledgeSync(knowledge, sessions, runtime.events, settings.kb_poll_seconds)
+        await runtime.kb_sync.start()
         await runtime.open_channels(channels)
         log.info("runtime ready in %.2fs (%d knowledge entries)", time.perf_counter() - started, len(knowledge.kb))
         return runtime
@@ -119,9 +124,11 @@ class Runtime(DeliveryRuntime):
     def channel_deps(self, settings: Settings | None = None) -> ChannelDeps:
         return ChannelDeps(settings=settings or self.settings, sessions=self.sessions, policy=self.policy,
                            wake=self.dispatcher.wakeup.set, clock=self.now, dialogue=self.dialogue,
-                           limits=self.limits, events=self.events)
+                           limits=self.limits, events=self.events, knowledge_sync=self.kb_sync)
 
     async def close(self) -> None:
+        if self.kb_sync is not None:
+            await self.kb_sync.close()
         if self.limits is not None:
             await self.limits.close()  # stores the last refusal counters while the database is open
         await super().close()

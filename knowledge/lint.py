@@ -79,8 +79,10 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text)
 
 
+@lru_cache(maxsize=65536)
 def phrasing_key(text: str) -> str:
-    """Identity of a phrasing for duplicate detection: normalised, codes canonical, no punctuation."""
+    """Identity of a phrasing for duplicate detection: normalised, codes canonical, no punctuation.
+    Cached: the console's check of an edit keys every phrasing of the base on each preview."""
     return _NOT_WORD.sub("", canonicalize(normalize(text).text))
 
 
@@ -210,6 +212,51 @@ def check_entries(entries: Sequence[Entry], today: dt.date | None = None) -> lis
     for entry in entries:
         problems.extend(_entry_problems(entry, day))
     problems.extend(_cross_entry_problems(entries))
+    return problems
+
+
+def check_edit(
+    entry: Entry, others: Sequence[Entry], today: dt.date | None = None, citations: Citations | None = None
+) -> list[Problem]:
+    """The problems of one entry edited in the console, against the rest of the content: its own
+    rules, phrasings identical or near-identical to another entry's, and its citations.
+
+    The same rules as ``run``, but only the pairs that involve this entry are compared: the whole
+    base's cross check costs over a second (446 entries), which a form's preview must not."""
+    day = today or dt.date.today()
+    problems = list(_entry_problems(entry, day))
+    owner: dict[str, Entry] = {}
+    texts: list[str] = []
+    raw: list[str] = []
+    for other in others:
+        if other.id == entry.id:
+            continue
+        for phrasing in other.phrasings:
+            key = phrasing_key(phrasing)
+            if key and key not in owner:
+                owner[key] = other
+                texts.append(key)
+                raw.append(phrasing)
+    mine: list[tuple[str, str]] = []
+    for phrasing in entry.phrasings:
+        key = phrasing_key(phrasing)
+        if not key or any(key == k for k, _ in mine):
+            continue
+        if (twin := owner.get(key)) is not None:
+            problems.append(Problem(entry.file, entry.id, "error",
+                                    f"phrasing {phrasing!r} is identical (after normalisation) to one of {twin.id}"))
+        else:
+            mine.append((key, phrasing))
+    if mine and texts:
+        scores = process.cdist([k for k, _ in mine], texts, scorer=fuzz.ratio, score_cutoff=NEAR_DUPLICATE,
+                               dtype="uint8", workers=1)
+        rows, cols = scores.nonzero()
+        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+            problems.append(Problem(entry.file, entry.id, "warning",
+                                    f"phrasing {mine[i][1]!r} is near-identical ({scores[i, j]}) to "
+                                    f"{raw[j]!r} of {owner[texts[j]].id}"))
+    findings, _ = citation_findings([entry], day, citations)
+    problems.extend(f.problem for f in findings)
     return problems
 
 

@@ -44,6 +44,7 @@ from knowledge.dense import DenseIndex, sentences
 from knowledge.entries import Entry, load_entries
 from knowledge.focus import focus
 from knowledge.memo import AnalysisMemo
+from knowledge.overlay import Overlay, apply_overlay
 from knowledge.problems import KnowledgeBaseError, Problem
 from knowledge.synonyms import Synonyms, build, load_groups
 
@@ -204,15 +205,17 @@ class KnowledgeBase:
         vectors: VectorStore | None = None,
         cache: SignedStore | None = None,
         memo: bool = True,
+        overlay: Overlay | None = None,
     ) -> KnowledgeBase:
         """Load, validate and index a directory of entry files (default: the shipped content).
         With an ``embedder`` (and its ``vectors``), questions the lexical ranking is unsure of
         are also matched by meaning. The content's analysis comes from the shipped memo and the
         ``cache`` store where they cover it (``memo=False`` analyses everything afresh).
+        ``overlay``: entries edited in the console, laid over the files (``knowledge.overlay``).
 
         Raises KnowledgeBaseError listing the problems when any file or entry is broken.
         """
-        entries = load_entries(directory)
+        entries = apply_overlay(load_entries(directory), overlay)
         groups = load_groups(synonyms)
         try:
             cal = Calibration.load(calibration)

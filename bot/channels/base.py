@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from bot.dialogue.engine import DialogueEngine
     from bot.events import EventBus
     from bot.notify.base import Notifier
+    from bot.services.kb_edits import KnowledgeSync
     from bot.services.limits import Limiter
     from bot.services.policy import ServicePolicy
 
@@ -58,6 +59,7 @@ class ChannelDeps:
     dialogue: DialogueEngine | None = None
     limits: Limiter | None = None  # abuse limits of this process; None where nobody chats
     events: EventBus | None = None  # live events to pages on any worker (bot.events)
+    knowledge_sync: KnowledgeSync | None = None  # the knowledge edits of this worker (console publishes)
 
     def require_dialogue(self) -> DialogueEngine:
         """The dialogue engine, for routes: they are mounted only where there is one."""

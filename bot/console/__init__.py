@@ -30,7 +30,7 @@ import logging
 from aiohttp import web
 
 from bot.channels.base import ChannelDeps
-from bot.console import events, render, views_audit, views_auth, views_cases, views_inbox
+from bot.console import events, render, views_audit, views_auth, views_cases, views_inbox, views_knowledge
 from bot.console.context import CONSOLE, ConsoleContext
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def setup_console(app: web.Application, deps: web.AppKey[ChannelDeps]) -> None:
     app.on_startup.append(started)
     app.on_response_prepare.append(_referrer_policy)
     app.router.add_static("/console/static/", render.STATIC)
-    for module in (views_auth, views_inbox, views_cases, views_audit, events):
+    for module in (views_auth, views_inbox, views_cases, views_audit, views_knowledge, events):
         module.setup(app)
     try:
         manager = importlib.import_module("bot.console.manager")

@@ -280,7 +280,8 @@ async def dashboard(session: AsyncSession, where: StatsFilter, now: datetime, tz
     overdue = await _cases(session, [metrics["overdue"], *scope], list_limit, due_order=True)
     breach = await _cases(session, [metrics["breach"], *scope], list_limit, due_order=True)
     gaps = list((await session.execute(
-        select(KbGap).order_by(KbGap.count.desc(), KbGap.last_seen.desc()).limit(10)
+        select(KbGap).where(KbGap.handled_at.is_(None)).order_by(KbGap.count.desc(), KbGap.last_seen.desc())
+        .limit(10)
     )).scalars())
     return Dashboard(where=where, counts=counts, levels=levels, followups=followups, workload=workload,
                      daily=daily, overdue=list(overdue), breach=list(breach), gaps=gaps)

@@ -405,6 +405,35 @@ class KbGap(Base):
     count: Mapped[int] = mapped_column(Integer, default=1)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    # Turned into an entry in the console: when, by whom, which entry. Asked again and still
+    # unanswered, the gap counts again and these are cleared (the entry did not cover it).
+    handled_at: Mapped[datetime | None] = mapped_column(default=None)
+    handled_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    handled_entry: Mapped[str | None] = mapped_column(String(120), default=None)
+
+
+class KbEdit(Base):
+    """A knowledge entry as edited in the console, laid over the content files (``knowledge.overlay``):
+    new, changed (same id as a file's entry) or retired. The database is the source of truth every
+    worker reloads from; ``version`` is the ``kb_version`` counter at this entry's last change."""
+
+    __tablename__ = "kb_edit"
+    entry_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    state: Mapped[str] = mapped_column(String(12))  # published | retired
+    content: Mapped[dict[str, Any]] = mapped_column()  # the YAML-shaped mapping of the entry
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(80))
+
+
+class KbVersion(Base):
+    """One row: the version of the console's knowledge edits. A publisher increments it in its
+    transaction (the row lock orders concurrent publishers), so a worker that has seen version N
+    has seen every edit committed up to N; workers compare it to reload only on a change."""
+
+    __tablename__ = "kb_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class WeChatAccessToken(Base):
