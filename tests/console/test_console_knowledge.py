@@ -293,7 +293,7 @@ async def test_a_second_worker_on_postgresql_serves_the_edit_at_once_by_the_redi
         await second.events.start()
         assert await second.events.wait_connected(5)
         await _publish_on(first, settings)  # the app starts the first worker's events
-        assert await _until_answered(second, within=5) < 5  # polling every 60 s could not have done it
+        assert await _until_answered(second, within=30) < 30  # polling every 60 s could not have done it
         assert "中国品牌日" in (await Chat(first).say(QUESTION))[0]
     finally:
         for runtime in (first, second):
@@ -306,7 +306,7 @@ async def test_a_second_worker_on_postgresql_catches_up_by_polling_without_redis
     first, second = await _workers(pg_settings, nlu, clock)
     try:
         await _publish_on(first, pg_settings)
-        await _until_answered(second, within=5)
+        await _until_answered(second, within=30)  # generous: a loaded CI machine builds slowly
         third = await Runtime.start(pg_settings, nlu=nlu, knowledge=KnowledgeService(), migrate=False)  # started after
         try:
             assert third.knowledge.version == 1
