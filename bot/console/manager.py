@@ -158,6 +158,8 @@ def setup_manager_routes(app: web.Application, deps: web.AppKey[ChannelDeps]) ->
     app.router.add_get("/console/manage/archive/{number}", page(OVERSEERS, archive_download))
     app.router.add_get("/console/manage/library", page(MANAGERS, library_page))
     app.router.add_post("/console/manage/library", page(MANAGERS, library_change))
+    app.router.add_get("/console/manage/commissioners", page(OVERSEERS, commissioners_page))
+    app.router.add_post("/console/manage/commissioners", page(OVERSEERS, commissioners_change))
     app.router.add_get("/console/manage/canned", page(MANAGERS, canned_page))
     app.router.add_post("/console/manage/canned", page(MANAGERS, canned_save))
     app.router.add_get("/console/manage/static/{name}", stylesheet)
@@ -452,6 +454,79 @@ async def library_change(page: _Page) -> web.StreamResponse:
         except libraries.LibraryError as exc:
             return await _render_library(page, session, str(exc), status=400)
     raise web.HTTPSeeOther("/console/manage/library")
+
+
+# --- the commissioners' library (skills, sites, districts, duty, capacity) ----------------------
+
+def _kept_sites(staff: StaffPrincipal) -> frozenset[int] | None:
+    """None: every site (managers, administrators); a site supervisor: their own sites only."""
+    return None if staff.sees_all else staff.site_ids
+
+
+async def _render_commissioners(page: _Page, session: AsyncSession, error: str = "", status: int = 200
+                                ) -> web.Response:
+    sites = _kept_sites(page.staff)
+    rows = await libraries.commissioners(session, sites)
+    choices = await _choices(session, page.staff)
+    return page.render("manager/commissioners.html", status=status, rows=rows, sites=choices, domains=DOMAINS, districts=DISTRICTS, error=error, managers=sites is None,
+                       capacity_limit=libraries.MAX_CAPACITY)
+
+
+async def commissioners_page(page: _Page) -> web.StreamResponse:
+    async with transaction(page.deps.sessions) as session:
+        return await _render_commissioners(page, session)
+
+
+def _fields(form: Any, fields: dict[str, str]) -> libraries.CommissionerFields:
+    raw_site = fields.get("site_id", "").strip()
+    if raw_site and (not raw_site.isdigit() or len(raw_site) > 9):
+        raise libraries.LibraryError("没有这个站点")
+    return libraries.CommissionerFields(
+        name=fields.get("name", ""), domains=[v for v in form.getall("domains", []) if isinstance(v, str)],
+        site_id=int(raw_site) if raw_site else None,
+        districts=[v for v in form.getall("districts", []) if isinstance(v, str)],
+        max_open_cases=fields.get("max_open_cases", "")[:12], supervisor=fields.get("supervisor") == "1")
+
+
+def _person_id(fields: dict[str, str]) -> int:
+    raw = fields.get("id", "")
+    if not raw.isdigit() or len(raw) > 9:
+        raise libraries.LibraryError("没有这位服务专员")
+    return int(raw)
+
+
+async def commissioners_change(page: _Page) -> web.StreamResponse:
+    """Add, edit, suspend or reinstate a commissioner; each change is one audited transaction."""
+    form = await page.request.post()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    await check_csrf(page.request, fields)
+    action = fields.get("action", "")
+    actor = f"{page.staff.display_name}（{page.staff.login}）"
+    sites = _kept_sites(page.staff)
+    async with transaction(page.deps.sessions) as session:
+        try:
+            async with session.begin_nested():
+                if action == "add":
+                    person = await libraries.add_commissioner(
+                        session, handle=fields.get("handle", ""), fields=_fields(form, fields),
+                        allowed_districts=DISTRICTS, sites=sites, actor=actor, now=page.now)
+                    detail = f"服务专员入库 {person.handle}"
+                elif action == "edit":
+                    person, changed = await libraries.edit_commissioner(
+                        session, _person_id(fields), fields=_fields(form, fields), on_duty=fields.get("on_duty") == "1",
+                        allowed_districts=DISTRICTS, sites=sites)
+                    detail = f"服务专员 {person.handle} 修改：" + "；".join(changed)
+                elif action in ("suspend", "reinstate"):
+                    person = await libraries.set_commissioner_active(
+                        session, _person_id(fields), action == "reinstate", fields.get("reason", ""), actor,
+                        page.now, sites)
+                    detail = f"服务专员 {person.handle} → {'在岗' if person.active else '暂停'}：{person.status_reason}"
+                else:
+                    raise libraries.LibraryError("未知的操作")
+                await audit(session, page.staff, f"commissioner_{action}", None, detail)
+        except libraries.LibraryError as exc:
+            return await _render_commissioners(page, session, str(exc), status=400)
+    raise web.HTTPSeeOther("/console/manage/commissioners")
 
 
 # --- canned replies -----------------------------------------------------------------------------
