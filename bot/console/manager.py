@@ -468,7 +468,8 @@ async def _render_commissioners(page: _Page, session: AsyncSession, error: str =
     sites = _kept_sites(page.staff)
     rows = await libraries.commissioners(session, sites)
     choices = await _choices(session, page.staff)
-    return page.render("manager/commissioners.html", status=status, rows=rows, sites=choices, domains=DOMAINS, districts=DISTRICTS, error=error, managers=sites is None,
+    return page.render("manager/commissioners.html", status=status, rows=rows, sites=choices, domains=DOMAINS,
+                       districts=DISTRICTS, error=error, managers=sites is None,
                        capacity_limit=libraries.MAX_CAPACITY)
 
 
