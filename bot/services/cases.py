@@ -28,6 +28,7 @@ from bot.privacy import mask_name
 from bot.services import matching, outbox
 from bot.services.case_states import MODE_ZH, OPEN_STATUSES, STATUS_ZH
 from bot.services.numbering import CASE_SERIES, next_number
+from bot.services.policy import ServicePolicy
 from bot.storage.models import CaseEvent, ChannelIdentity, Commissioner, Enterprise, ServiceCase
 from bot.texts import notifications
 from intents.labels import DOMAIN_NAMES_ZH
@@ -276,8 +277,12 @@ async def open_case(
     district: str | None,
     now: datetime,
     public_url: str = "",
+    policy: ServicePolicy | None = None,
 ) -> ServiceCase:
-    """Issue a number, match a commissioner and resources, notify the commissioner."""
+    """Issue a number, match a commissioner and resources, notify the commissioner. With the
+    service ``policy`` the case is born with its working-calendar deadlines (acceptance and
+    completion), so the inbox's overdue lists are SQL conditions from the first moment; without
+    it ``stats.stamp_deadlines`` stamps them later."""
     number = await next_number(session, CASE_SERIES, now.year)
     assignee = await matching.choose_commissioner(session, domain if domain != GENERAL_DOMAIN else None, district)
     suggestions = await matching.suggest_resources(session, domain, district) if domain in DOMAIN_NAMES_ZH else {}
@@ -296,6 +301,9 @@ async def open_case(
         updated_at=now,
         events=[],
     )
+    if policy is not None:
+        case.accept_due_at = policy.calendar.add_working_hours(now, policy.escalation_hours)
+        case.resolve_due_at = policy.calendar.add_working_days(now, policy.completion_working_days)
     session.add(case)
     add_event(case, "created", "enterprise", now, description, domain=domain, mode=mode, district=district)
     if assignee is not None:

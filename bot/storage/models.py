@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -176,6 +177,9 @@ class CaseCounter(Base):
     last: Mapped[int] = mapped_column(Integer, default=0)
 
 
+UNSTAMPED_RESPONSE = "accepted_at IS NOT NULL AND first_response_seconds IS NULL"
+
+
 class ServiceCase(TimestampMixin, Base):
     """A case (一项一档): one enterprise demand from intake to archive."""
 
@@ -191,6 +195,10 @@ class ServiceCase(TimestampMixin, Base):
         Index("ix_service_case_status_created", "status", "created_at"),
         Index("ix_service_case_owner_status", "owner_id", "status"),
         Index("ix_service_case_assignee_status", "assignee_id", "status"),
+        # ``stats.stamp_deadlines`` looks for accepted cases without a first response on every
+        # dashboard and inbox: a partial index that is empty once they are stamped.
+        Index("ix_service_case_response_unstamped", "id", postgresql_where=text(UNSTAMPED_RESPONSE),
+              sqlite_where=text(UNSTAMPED_RESPONSE)),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)

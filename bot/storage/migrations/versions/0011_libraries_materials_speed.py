@@ -26,6 +26,7 @@ CASE_INDEXES = (
     ('ix_service_case_owner_status', ['owner_id', 'status']),
     ('ix_service_case_assignee_status', ['assignee_id', 'status']),
 )
+UNSTAMPED = 'accepted_at IS NOT NULL AND first_response_seconds IS NULL'
 
 
 def upgrade() -> None:
@@ -57,9 +58,12 @@ def upgrade() -> None:
     op.create_index('ix_case_material_case', 'case_material', ['case_id', 'id'], unique=False)
     for name, columns in CASE_INDEXES:
         op.create_index(name, 'service_case', columns, unique=False)
+    op.create_index('ix_service_case_response_unstamped', 'service_case', ['id'], unique=False,
+                    postgresql_where=sa.text(UNSTAMPED), sqlite_where=sa.text(UNSTAMPED))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_service_case_response_unstamped', table_name='service_case')
     for name, _ in CASE_INDEXES:
         op.drop_index(name, table_name='service_case')
     op.drop_index('ix_case_material_case', table_name='case_material')
