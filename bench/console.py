@@ -12,9 +12,10 @@ Then the pages themselves over HTTP on localhost (``--pages``, the default): the
 commissioner, a site supervisor and a manager, a case page, the dashboard for the month and the
 monthly workbook, signed in through the console's form, each timed as the round trip of a GET
 (``/readyz`` alongside: one database round trip plus HTTP). The comparison, in the same run, is
-with the state before migration 0011 and the inbox rewrite: the 0011 indexes dropped and the
-inbox read by a frozen copy of its earlier code (every new case in scope loaded, each deadline
-worked out in Python).
+with the state before migration 0011 and the rewrites: the 0011 indexes dropped, the inbox read
+by a frozen copy of its earlier code (every new case in scope loaded, each deadline worked out in
+Python; three statements per list) and the case page's lookup by its earlier code (a scope
+check, then the case and each relation in a statement of its own).
 
 Goals: p95 < 100 ms for pages, < 5 s for the workbook. The baseline of the service calls is the
 same measurement with the indexes of migration 0008 dropped, in the same run (the machine is
@@ -285,6 +286,21 @@ def _deadline_before(case: ServiceCase, policy: ServicePolicy) -> datetime | Non
     return policy.calendar.add_working_hours(case.created_at, policy.escalation_hours)
 
 
+async def visible_case_before(session: AsyncSession, scope: Scope, number: str) -> ServiceCase | None:
+    """The case page's lookup before: the scope check, then the case and each relation apart."""
+    from bot.console.scope import case_condition
+
+    found = (await session.execute(
+        select(ServiceCase.id).where(ServiceCase.number == number, case_condition(scope)))).scalar_one_or_none()
+    if found is None:
+        return None
+    return (await session.execute(
+        select(ServiceCase).where(ServiceCase.number == number.upper())
+        .options(selectinload(ServiceCase.events), selectinload(ServiceCase.owner),
+                 selectinload(ServiceCase.assignee), selectinload(ServiceCase.enterprise))
+        .execution_options(populate_existing=True))).scalar_one_or_none()
+
+
 async def _set_0011_indexes(sessions: async_sessionmaker[AsyncSession], present: bool) -> None:
     async with transaction(sessions) as session:
         for name, definition in INDEXES_0011.items():
@@ -320,13 +336,16 @@ async def measure_pages(url: str, sessions: async_sessionmaker[AsyncSession], ru
     people = {"wang": ("readyz (reference)", "inbox", "case page"),
               "chen": ("inbox", "case page", "dashboard, one month"),
               "boss": ("inbox", "case page", "dashboard, one month", "monthly workbook")}
-    current = inbox_module.load
+    from bot.console import views_cases
+
+    current, current_case = inbox_module.load, views_cases.visible_case
     results: dict[str, dict[str, tuple[float, float]]] = {}
     try:
         for label in ("after", "before", "after (again)"):
             before = label == "before"
             await _set_0011_indexes(sessions, present=not before)
             inbox_module.load = inbox_before if before else current  # type: ignore[assignment]
+            views_cases.visible_case = visible_case_before if before else current_case  # type: ignore[assignment]
             found: dict[str, tuple[float, float]] = {}
             for login, names in people.items():  # a client closes its server: one each
                 server = TestServer(create_app(settings, runtime))
@@ -345,7 +364,7 @@ async def measure_pages(url: str, sessions: async_sessionmaker[AsyncSession], ru
             for name, (p50, p95) in found.items():
                 print(f"  {name:<34} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")
     finally:
-        inbox_module.load = current  # type: ignore[assignment]
+        inbox_module.load, views_cases.visible_case = current, current_case  # type: ignore[assignment]
         await _set_0011_indexes(sessions, present=True)
         await runtime.close()
     print("\nratio p95 before / after (and before / after again)")

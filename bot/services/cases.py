@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from bot.privacy import mask_name
 from bot.services import matching, outbox
@@ -150,13 +150,18 @@ def rating_choices() -> tuple[str, ...]:
 
 # --- queries ----------------------------------------------------------------------------------
 
-async def get_case(session: AsyncSession, number: str) -> ServiceCase | None:
+CASE_LOAD = (selectinload(ServiceCase.events), joinedload(ServiceCase.owner), joinedload(ServiceCase.assignee),
+             joinedload(ServiceCase.enterprise, innerjoin=True))  # two statements: the case with its people, its events
+
+
+async def get_case(session: AsyncSession, number: str, *where: ColumnElement[bool]) -> ServiceCase | None:
+    """The case with everything a case card or page reads loaded; ``where``: further conditions
+    (the console's scope), checked in the same statement."""
     return (
         await session.execute(
             select(ServiceCase)
-            .where(ServiceCase.number == number.upper())
-            .options(selectinload(ServiceCase.events), selectinload(ServiceCase.owner),
-                     selectinload(ServiceCase.assignee), selectinload(ServiceCase.enterprise))
+            .where(ServiceCase.number == number.upper(), *where)
+            .options(*CASE_LOAD)
             # A case created earlier in this transaction is already in the session without its
             # relationships loaded; refresh it so callers never trigger a lazy load.
             .execution_options(populate_existing=True)

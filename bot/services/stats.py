@@ -74,6 +74,24 @@ def month_filter(text: str, tz: ZoneInfo, **where: Any) -> StatsFilter:
 
 # --- deadlines -------------------------------------------------------------------------------
 
+async def stamp_acceptance(session: AsyncSession, policy: ServicePolicy, batch: int = 500) -> int:
+    """The part of :func:`stamp_deadlines` the inbox needs: new cases without their deadlines
+    (cases are born with them, so this is one indexed look that finds nothing)."""
+    rows = (await session.execute(
+        select(ServiceCase.id, ServiceCase.created_at)
+        .where(ServiceCase.status == "new", ServiceCase.accept_due_at.is_(None)).limit(batch)
+    )).all()
+    if rows:
+        calendar = policy.calendar
+        await session.execute(update(ServiceCase), [
+            {"id": case_id,
+             "accept_due_at": calendar.add_working_hours(created, policy.escalation_hours),
+             "resolve_due_at": calendar.add_working_days(created, policy.completion_working_days)}
+            for case_id, created in rows
+        ])
+    return len(rows)
+
+
 async def stamp_deadlines(session: AsyncSession, policy: ServicePolicy, batch: int = 5000) -> int:
     """Give each case its acceptance deadline (the escalation's working hours after opening),
     its completion deadline (``completion_working_days`` working days) and, once accepted, its
