@@ -43,6 +43,7 @@ OVERSEERS = ("manager", "admin", "supervisor")
 DISTRICTS = tuple(f"{d}区" for d in XIAMEN_DISTRICTS)
 DOMAINS = {k: v for k, v in DOMAIN_NAMES_ZH.items() if k != "out_of_scope"}
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ID_RE = re.compile(r"[0-9]{1,9}")
 NUMBER_RE = re.compile(r"^[A-Za-z]{2}-\d{4}-\d{6}$")
 LEVEL_COLORS = {5: "#2e7d32", 4: "#66bb6a", 3: "#9ccc65", 2: "#ef6c00", 1: "#c62828"}
 MAX_DAYS = 400
@@ -480,7 +481,7 @@ async def commissioners_page(page: _Page) -> web.StreamResponse:
 
 def _fields(form: Any, fields: dict[str, str]) -> libraries.CommissionerFields:
     raw_site = fields.get("site_id", "").strip()
-    if raw_site and (not raw_site.isdigit() or len(raw_site) > 9):
+    if raw_site and not ID_RE.fullmatch(raw_site):
         raise libraries.LibraryError("没有这个站点")
     return libraries.CommissionerFields(
         name=fields.get("name", ""), domains=[v for v in form.getall("domains", []) if isinstance(v, str)],
@@ -491,7 +492,7 @@ def _fields(form: Any, fields: dict[str, str]) -> libraries.CommissionerFields:
 
 def _person_id(fields: dict[str, str]) -> int:
     raw = fields.get("id", "")
-    if not raw.isdigit() or len(raw) > 9:
+    if not ID_RE.fullmatch(raw):  # ASCII digits: str.isdigit() also takes "１"
         raise libraries.LibraryError("没有这位服务专员")
     return int(raw)
 

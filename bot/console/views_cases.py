@@ -5,6 +5,8 @@ check that the case is within the staff member's scope (:mod:`bot.console.scope`
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from bot.console import case_view
@@ -22,6 +24,7 @@ ACTIONS = ("accept", "reply", "note", "transfer", "resolve", "reopen", "end_live
 DONE = {"accept": "已受理。", "reply": "回复已发出。", "note": "备注已保存。", "transfer": "已转交。",
         "resolve": "已办结，已请企业评价。", "reopen": "已重新打开。", "end_live": "人工会话已结束。"}
 MAX_TEXT = 4000
+ID_RE = re.compile(r"[0-9]{1,9}")
 
 
 def step(action: str, number: str) -> str:
@@ -133,7 +136,7 @@ async def material(request: web.Request) -> web.StreamResponse:
     principal = await require_staff(request)
     number = _number(request)
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 9:
+    if not ID_RE.fullmatch(raw):  # ASCII digits only: str.isdigit() also takes "１" and "²"
         raise web.HTTPNotFound(text=_not_found(request), content_type="text/html")
     ctx = context(request)
     async with transaction(ctx.deps.sessions) as session:
