@@ -410,20 +410,29 @@ class CaseRow:
 
 async def _cases(session: AsyncSession, clauses: Sequence[ColumnElement[bool]], limit: int, offset: int = 0,
                  due_order: bool = False) -> list[CaseRow]:
+    """One page of cases: the page is chosen on ``service_case`` alone (the clauses name only
+    it), then joined to the enterprise and the commissioner. Joining first let PostgreSQL, which
+    misjudges how many cases an overdue predicate keeps, hash the whole enterprise table for 20
+    rows (12 ms at 100,000 cases; this is a few)."""
     handler = func.coalesce(ServiceCase.owner_id, ServiceCase.assignee_id)
+    order: tuple[Any, Any]
+    if due_order:
+        key: Any = case((ServiceCase.status == "new", ServiceCase.accept_due_at), else_=ServiceCase.resolve_due_at)
+        order = (key, ServiceCase.id)
+    else:
+        key = ServiceCase.created_at
+        order = (key.desc(), ServiceCase.id.desc())
+    page = (select(ServiceCase.id.label("id"), key.label("k")).where(*clauses).order_by(*order)
+            .limit(limit).offset(offset).subquery())
     stmt = (
         select(ServiceCase.number, ServiceCase.domain, ServiceCase.district, Enterprise.name, ServiceCase.status,
                Commissioner.name, ServiceCase.created_at, ServiceCase.accept_due_at, ServiceCase.resolve_due_at)
+        .join(page, page.c.id == ServiceCase.id)
         .join(Enterprise, Enterprise.id == ServiceCase.enterprise_id)
         .outerjoin(Commissioner, Commissioner.id == handler)
-        .where(*clauses)
+        .order_by(*((page.c.k, page.c.id) if due_order else (page.c.k.desc(), page.c.id.desc())))
     )
-    if due_order:
-        due = case((ServiceCase.status == "new", ServiceCase.accept_due_at), else_=ServiceCase.resolve_due_at)
-        stmt = stmt.order_by(due, ServiceCase.id)
-    else:
-        stmt = stmt.order_by(ServiceCase.created_at.desc(), ServiceCase.id.desc())
-    rows = (await session.execute(stmt.limit(limit).offset(offset))).all()
+    rows = (await session.execute(stmt)).all()
     return [CaseRow(number, domain, district, mask_company(company), status, person, created, accept_due,
                     resolve_due, status == "closed")
             for number, domain, district, company, status, person, created, accept_due, resolve_due in rows]
