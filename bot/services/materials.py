@@ -27,11 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from bot.services import outbox
-from bot.storage.models import CaseMaterial, ServiceCase
+from bot.storage.models import CaseMaterial, ChannelIdentity, ServiceCase
 
 KINDS = frozenset({"image", "file"})
 FETCH_KIND = "material_fetch"  # the outbox kind the WeChat notifier downloads
 WECHAT_PREFIX = "wechat-media:"
+WEBCHAT_PREFIX = "webchat-upload:"  # + the SHA-256 of the bytes: the web chat sends them along
 MAX_BYTES = 20 * 1024 * 1024
 INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _MAGIC: tuple[tuple[bytes, str, str], ...] = (
@@ -106,6 +107,21 @@ async def store(session: AsyncSession, material_id: int, content: bytes, *, file
     material.filename = safe_filename(filename, "")[:200] or None
     material.status, material.error, material.stored_at = "stored", None, now
     return material
+
+
+async def store_upload(session: AsyncSession, *, channel: str, user_id: str, ref: str, content: bytes,
+                       filename: str | None, now: datetime) -> int:
+    """The bytes of an upload whose message the engine just attached (pending, this ``ref``) to
+    an open case of the uploader's enterprise; returns how many materials got them (0: no open
+    case, so nothing was attached and the bytes are dropped)."""
+    found = (await session.execute(
+        select(CaseMaterial.id).join(ServiceCase, ServiceCase.id == CaseMaterial.case_id)
+        .join(ChannelIdentity, ChannelIdentity.enterprise_id == ServiceCase.enterprise_id)
+        .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == user_id,
+               CaseMaterial.ref == ref, CaseMaterial.status == "pending"))).scalars().all()
+    for material_id in found:
+        await store(session, material_id, content, filename=filename, now=now)
+    return len(found)
 
 
 async def fail(session: AsyncSession, material_id: int, reason: str, now: datetime) -> CaseMaterial | None:
