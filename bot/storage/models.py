@@ -265,7 +265,7 @@ class CaseMaterial(TimestampMixin, Base):
     kind: Mapped[str] = mapped_column(String(10))  # image | file
     channel: Mapped[str] = mapped_column(String(20))
     ref: Mapped[str] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | stored | failed
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | stored | failed | erased
     filename: Mapped[str | None] = mapped_column(String(200))
     content_type: Mapped[str | None] = mapped_column(String(100))  # as sniffed from the bytes
     size: Mapped[int | None] = mapped_column(Integer)
