@@ -50,11 +50,19 @@ WINDOW = timedelta(hours=48)
 
 class HoldingNotifier:
     """The channel without AppID/AppSecret: nothing can be pushed, every message is held for
-    the user's next message."""
+    the user's next message; a material cannot be downloaded, which its case page then says."""
 
     channel = CHANNEL
 
+    def __init__(self, sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
+        self.sessions = sessions
+
     async def deliver(self, notification: Notification) -> Delivery:
+        if notification.kind == materials.FETCH_KIND and self.sessions is not None:
+            async with transaction(self.sessions) as session:
+                await materials.fail(session, int(notification.payload.get("material_id") or 0),
+                                     "未配置公众号 AppID/AppSecret，无法从微信取回", utcnow())
+            return Delivery.SENT
         return Delivery.HELD
 
 

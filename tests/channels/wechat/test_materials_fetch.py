@@ -75,3 +75,22 @@ async def test_a_media_wechat_no_longer_has_is_a_recorded_failure_and_a_flaky_on
         row.next_attempt_at = utcnow()  # the backoff is over
     await runtime.dispatcher.run_once()
     assert (await _materials(runtime))[1].status == "stored"
+
+
+async def test_without_an_app_secret_the_case_page_says_the_image_cannot_be_fetched(
+        wechat: WeChatServers, runtime: Runtime) -> None:
+    from bot.channels.wechat.notifier import HoldingNotifier
+    from bot.notify.base import Delivery, Notification
+    from bot.services import materials
+
+    user = await _user_with_case(wechat, runtime)
+    await wechat.send(user, "image", {"PicUrl": "http://example.invalid/x.jpg", "MediaId": "M9",
+                                      "MsgId": wechat.next_id()})
+    [pending] = await _materials(runtime)
+    holding = HoldingNotifier(runtime.sessions)
+    done = await holding.deliver(Notification(1, "wechat", f"material:{pending.id}", materials.FETCH_KIND,
+                                              {"material_id": pending.id, "media_id": "M9"}))
+    assert done is Delivery.SENT
+    [failed] = await _materials(runtime)
+    assert failed.status == "failed" and "AppSecret" in (failed.error or "")
+    assert await holding.deliver(Notification(2, "wechat", user, "reply", {"text": "hi"})) is Delivery.HELD
