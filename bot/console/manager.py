@@ -43,7 +43,7 @@ OVERSEERS = ("manager", "admin", "supervisor")
 DISTRICTS = tuple(f"{d}区" for d in XIAMEN_DISTRICTS)
 DOMAINS = {k: v for k, v in DOMAIN_NAMES_ZH.items() if k != "out_of_scope"}
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-ID_RE = re.compile(r"[0-9]{1,9}")
+ID_RE = re.compile(r"[0-9]{1,9}")  # ASCII digits: str.isdigit() takes "²", which int() refuses (a 500)
 NUMBER_RE = re.compile(r"^[A-Za-z]{2}-\d{4}-\d{6}$")
 LEVEL_COLORS = {5: "#2e7d32", 4: "#66bb6a", 3: "#9ccc65", 2: "#ef6c00", 1: "#c62828"}
 MAX_DAYS = 400
@@ -92,7 +92,7 @@ def _parse_filter(page: _Page) -> tuple[stats.StatsFilter, dict[str, str]]:
     where: dict[str, Any] = {}
     site = q.get("site", "").strip()
     if site:
-        if not site.isdigit() or len(site) > 9:
+        if not ID_RE.fullmatch(site):
             raise _bad("site 应为站点编号")
         where["site_id"] = int(site)
     if page.staff.site_ids and where.get("site_id") not in page.staff.site_ids:
@@ -231,7 +231,7 @@ async def drill_down(page: _Page) -> web.StreamResponse:
     where, params = _parse_filter(page)
     metric = page.request.query.get("metric", "opened")
     number = page.request.query.get("page", "1")
-    if not number.isdigit() or not 1 <= int(number) <= 100_000:
+    if not ID_RE.fullmatch(number) or not 1 <= int(number) <= 100_000:
         raise _bad("page 应为正整数")
     async with transaction(page.deps.sessions) as session:
         try:
@@ -281,7 +281,7 @@ async def followup_list(page: _Page) -> web.StreamResponse:
 
 def _followup_id(page: _Page) -> int:
     raw = page.request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 9:
+    if not ID_RE.fullmatch(raw):
         raise web.HTTPNotFound(text="没有这条回访")
     return int(raw)
 
@@ -325,7 +325,7 @@ async def followup_step(page: _Page) -> web.StreamResponse:
                     await followups.record_verified(session, followup, actor, note, page.now)
                 elif step == "outcome":
                     days = fields.get("days", "") or str(policy.followup_working_days)
-                    if not days.isdigit() or len(days) > 3:
+                    if not ID_RE.fullmatch(days) or len(days) > 3:
                         raise followups.FollowupError("整改期限须为 1～60 个工作日")
                     await followups.record_outcome(session, followup, actor, fields.get("outcome", ""), note,
                                                    page.now, policy.calendar, int(days))
@@ -434,7 +434,7 @@ async def library_change(page: _Page) -> web.StreamResponse:
                     detail = f"机构入库 {found.name}"
                 elif action == "add_expert":
                     raw = fields.get("institution_id", "")
-                    if raw and not raw.isdigit():
+                    if raw and not ID_RE.fullmatch(raw):
                         raise libraries.LibraryError("所属机构不存在")
                     expert = await libraries.add_expert(
                         session, name=fields.get("name", ""), title=fields.get("title", ""), domains=domains,
@@ -443,7 +443,7 @@ async def library_change(page: _Page) -> web.StreamResponse:
                     detail = f"专家入库 {expert.name}"
                 elif action == "status":
                     raw = fields.get("id", "")
-                    if not raw.isdigit() or len(raw) > 9:
+                    if not ID_RE.fullmatch(raw):
                         raise libraries.LibraryError("没有这条资源")
                     changed = await libraries.set_status(session, fields.get("kind", ""), int(raw),
                                                          fields.get("status", ""), fields.get("reason", ""),
