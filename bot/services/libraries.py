@@ -134,7 +134,7 @@ def _capacity(raw: str) -> int | None:
     raw = raw.strip()
     if not raw:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_CAPACITY:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_CAPACITY:  # "²".isdigit() is True
         raise LibraryError(f"同时在办上限应为 1–{MAX_CAPACITY} 的整数，或留空表示不限")
     return int(raw)
 

@@ -100,7 +100,7 @@ async def suggest_resources(
 
 async def find_commissioner(session: AsyncSession, handle_or_id: str) -> Commissioner | None:
     condition = Commissioner.handle == handle_or_id
-    if handle_or_id.isdigit():
+    if handle_or_id.isascii() and handle_or_id.isdigit():  # "²".isdigit() is True, int("²") raises
         condition = or_(condition, Commissioner.id == int(handle_or_id))
     return (await session.execute(select(Commissioner).where(condition))).scalar_one_or_none()
 

@@ -153,3 +153,9 @@ async def test_districts_served_beyond_the_site_make_a_commissioner_local(flow_r
     await _set(flow_runtime, "zhang", districts=["同安区"], last_assigned_at=NOW)
     case = await new_case(flow_runtime, "metrology", "同安区")
     assert case.assignee is not None and case.assignee.handle == "zhang"
+
+
+async def test_a_handle_of_unicode_digits_is_no_commissioner(flow_runtime: Runtime) -> None:
+    async with flow_runtime.sessions() as session:  # "²".isdigit() is True; int("²") raised (a 500 in the console)
+        assert await matching.find_commissioner(session, "²") is None
+        assert await matching.find_commissioner(session, "１") is None

@@ -70,6 +70,8 @@ async def test_a_manager_adds_edits_and_suspends_with_an_audit_trail(site: Any) 
     assert await _audited(runtime, "commissioner_edit") == ["mgr"]
     assert await _audited(runtime, "commissioner_suspend") == ["mgr"]
     for junk in ({"action": "edit", "id": "x"}, {"action": "suspend", "id": "99999", "reason": "r"},
+                 {"action": "edit", "id": str(zhao.id), "name": "赵云", "domains": "testing", "max_open_cases": "²"},
+                 {"action": "suspend", "id": "²", "reason": "r"},
                  {"action": "nonsense"}, {"action": "add", "handle": "Bad Handle", "name": "x", "domains": "ip"},
                  {"action": "add", "handle": "wang", "name": "x", "domains": "ip"},
                  {"action": "add", "handle": "okname", "name": "x", "domains": "ip", "site_id": "77"}):
