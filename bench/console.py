@@ -8,11 +8,21 @@ Measured as server time (the service call a page makes, without the network):
   timeline) — the console helper's own pages are measured by its own bench;
 - the monthly workbook (``reports.monthly_workbook``: three months of figures and four sheets).
 
-Goals: p95 < 100 ms for pages, < 5 s for the workbook. The baseline is the same measurement with
-the indexes of migration 0008 dropped, in the same run (the machine is shared: read ratios).
+Then the pages themselves over HTTP on localhost (``--pages``, the default): the inbox of a
+commissioner, a site supervisor and a manager, a case page, the dashboard for the month and the
+monthly workbook, signed in through the console's form, each timed as the round trip of a GET
+(``/readyz`` alongside: one database round trip plus HTTP). The comparison, in the same run, is
+with the state before migration 0011 and the rewrites: the 0011 indexes dropped, the inbox read
+by a frozen copy of its earlier code (every new case in scope loaded, each deadline worked out in
+Python; three statements per list) and the case page's lookup by its earlier code (a scope
+check, then the case and each relation in a statement of its own).
 
-    .venv/bin/python bench/console.py [--cases 100000] [--runs 30] [--keep NAME]
-                                      [--admin-url postgresql://postgres@127.0.0.1:5432/test]
+Goals: p95 < 100 ms for pages, < 5 s for the workbook. The baseline of the service calls is the
+same measurement with the indexes of migration 0008 dropped, in the same run (the machine is
+shared: read ratios).
+
+    .venv/bin/python bench/console.py [--cases 100000] [--runs 30] [--keep NAME] [--no-services]
+                                      [--no-pages] [--admin-url postgresql://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -28,16 +38,32 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from aiohttp import CookieJar
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 
-from bot.services import cases, reports, stats
+from bot.console import inbox as inbox_module
+from bot.console.inbox import DUE_SOON_HOURS, LIMIT, Inbox, Row
+from bot.console.scope import Scope
+from bot.services import cases, desk, reports, stats
 from bot.services.case_states import OPEN_STATUSES
 from bot.services.demo import load_demo
 from bot.services.policy import ServicePolicy
 from bot.storage import db
 from bot.storage.db import transaction
-from bot.storage.models import CaseEvent, Commissioner, Enterprise, KbGap, Rating, RatingFollowup, ServiceCase
+from bot.storage.models import (
+    CaseEvent,
+    Commissioner,
+    Complaint,
+    Enterprise,
+    KbGap,
+    LiveSession,
+    Rating,
+    RatingFollowup,
+    ServiceCase,
+)
 
 DOMAINS = ("metrology", "standards", "testing", "certification", "quality", "ip", "branding")
 DISTRICTS = ("思明区", "湖里区", "集美区", "海沧区", "同安区", "翔安区")
@@ -47,6 +73,15 @@ INDEXES_0008 = ("ix_service_case_created_at", "ix_service_case_accepted_at", "ix
                 "ix_service_case_status_accept_due",
                 "ix_service_case_status_resolve_due", "ix_rating_created_at", "ix_rating_followup_created_at",
                 "ix_rating_followup_status_due")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INDEXES_0011 = {
+    "ix_service_case_status_created": "service_case (status, created_at)",
+    "ix_service_case_owner_status": "service_case (owner_id, status)",
+    "ix_service_case_assignee_status": "service_case (assignee_id, status)",
+    "ix_service_case_response_unstamped":
+        "service_case (id) WHERE accepted_at IS NOT NULL AND first_response_seconds IS NULL",
+}
 
 
 async def generate(sessions: async_sessionmaker[AsyncSession], total: int, policy: ServicePolicy) -> None:
@@ -198,6 +233,168 @@ async def measure(sessions: async_sessionmaker[AsyncSession], runs: int, policy:
     return results
 
 
+# --- the pages over HTTP, against the state before migration 0011 and the inbox rewrite ---------
+
+async def inbox_before(session: AsyncSession, scope: Scope, policy: ServicePolicy, now: datetime) -> Inbox:
+    inbox = Inbox()
+    calendar = policy.calendar
+    me = scope.commissioner
+    if me is not None:
+        inbox.mine = [Row(c, _deadline_before(c, policy)) for c in await desk.open_cases(session, me, limit=LIMIT)]
+    mine_ids = {r.case.id for r in inbox.mine}
+    new_cases = (await session.execute(
+        select(ServiceCase).where(ServiceCase.status == "new", scope.condition())
+        .options(selectinload(ServiceCase.enterprise), selectinload(ServiceCase.assignee))
+        .order_by(ServiceCase.created_at, ServiceCase.id).limit(500)
+    )).scalars().all()
+    soon = calendar.add_working_hours(now, DUE_SOON_HOURS)
+    counts = {"overdue": 0, "due_soon": 0, "waiting": 0}
+    for case in new_cases:
+        deadline = _deadline_before(case, policy)
+        row = Row(case, deadline)
+        buckets = []
+        if deadline is not None and deadline <= now:
+            buckets.append("overdue")
+        elif deadline is not None and deadline <= soon:
+            buckets.append("due_soon")
+        in_skills = scope.principal.role != "commissioner" or case.domain in scope.domains
+        if case.id not in mine_ids and in_skills:
+            buckets.append("waiting")
+        for name in buckets:
+            counts[name] += 1
+            shown: list[Row] = getattr(inbox, name)
+            if len(shown) < LIMIT:
+                shown.append(row)
+    inbox.totals = counts
+    live_cases = (await session.execute(
+        select(ServiceCase).join(LiveSession, LiveSession.case_id == ServiceCase.id)
+        .where(LiveSession.status == "active", scope.condition())
+        .options(selectinload(ServiceCase.enterprise)).order_by(LiveSession.last_activity_at.desc()).limit(LIMIT)
+    )).scalars().unique().all()
+    inbox.live = [Row(c) for c in live_cases]
+    complaints = (select(Complaint, ServiceCase.number).outerjoin(ServiceCase, ServiceCase.id == Complaint.case_id)
+                  .where(Complaint.status == "open").order_by(Complaint.id).limit(LIMIT))
+    if not scope.principal.sees_all:  # complaints about no case go to the management institution
+        complaints = complaints.where(Complaint.case_id.is_not(None), scope.condition())
+    inbox.complaints = [(c, n) for c, n in (await session.execute(complaints)).all()]
+    return inbox
+
+
+def _deadline_before(case: ServiceCase, policy: ServicePolicy) -> datetime | None:
+    if case.status != "new":
+        return None
+    return policy.calendar.add_working_hours(case.created_at, policy.escalation_hours)
+
+
+async def visible_case_before(session: AsyncSession, scope: Scope, number: str) -> ServiceCase | None:
+    """The case page's lookup before: the scope check, then the case and each relation apart."""
+    from bot.console.scope import case_condition
+
+    found = (await session.execute(
+        select(ServiceCase.id).where(ServiceCase.number == number, case_condition(scope)))).scalar_one_or_none()
+    if found is None:
+        return None
+    return (await session.execute(
+        select(ServiceCase).where(ServiceCase.number == number.upper())
+        .options(selectinload(ServiceCase.events), selectinload(ServiceCase.owner),
+                 selectinload(ServiceCase.assignee), selectinload(ServiceCase.enterprise))
+        .execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def _set_0011_indexes(sessions: async_sessionmaker[AsyncSession], present: bool) -> None:
+    async with transaction(sessions) as session:
+        for name, definition in INDEXES_0011.items():
+            await session.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {definition}" if present
+                                       else f"DROP INDEX IF EXISTS {name}"))
+        await session.execute(text("ANALYZE service_case"))
+
+
+async def measure_pages(url: str, sessions: async_sessionmaker[AsyncSession], runs: int) -> None:
+    """Each page's p50/p95 over HTTP, before (0011 indexes dropped, the earlier inbox) and after."""
+    import sys
+    import tempfile
+
+    sys.path.insert(0, ROOT)  # tests.helpers: accounts, sign-in
+    from bot.app import create_app
+    from bot.config import load_settings
+    from bot.runtime import Runtime
+    from tests.helpers.console import add_accounts, sign_in
+
+    settings = load_settings(environ={"QIBOT_DATA_DIR": tempfile.mkdtemp(), "QIBOT_EMBEDDINGS": "0",
+                                      "QIBOT_DATABASE_URL": url})
+    runtime = await Runtime.start(settings)
+    runtime.dialogue.clock = lambda: END
+    async with transaction(sessions) as session:
+        has_accounts = await session.scalar(text("SELECT count(*) FROM staff_account"))
+        number = str(await session.scalar(select(ServiceCase.number).where(
+            ServiceCase.created_at >= END - timedelta(days=10)).order_by(ServiceCase.id).limit(1)))
+    if not has_accounts:
+        await add_accounts(runtime)
+    paths = {"readyz (reference)": "/readyz", "inbox": "/console/", "case page": f"/console/cases/{number}",
+             "dashboard, one month": f"/console/manage/?month={MONTH}",
+             "monthly workbook": f"/console/manage/report.xlsx?month={MONTH}"}
+    people = {"wang": ("readyz (reference)", "inbox", "case page"),
+              "chen": ("inbox", "case page", "dashboard, one month"),
+              "boss": ("inbox", "case page", "dashboard, one month", "monthly workbook")}
+    from bot.console import views_cases
+
+    current, current_case = inbox_module.load, views_cases.visible_case
+    cycles = max(1, min(5, runs // 5))  # before and after alternate, so both meet the same load on a shared machine
+    samples: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    # CPU of this process per request (the server and the test client share it; PostgreSQL's own
+    # work is not in it): what a loaded machine does not inflate the way it inflates wall time.
+    cpu_ms: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    clients: dict[str, TestClient[Any, Any]] = {}
+    try:
+        for login in people:
+            client = TestClient(TestServer(create_app(settings, runtime)), cookie_jar=CookieJar(unsafe=True))
+            await client.start_server()
+            clients[login] = client
+            assert (await sign_in(client, login)).status == 303
+        for cycle in range(cycles):
+            for label in ("after", "before"):
+                before = label == "before"
+                await _set_0011_indexes(sessions, present=not before)
+                inbox_module.load = inbox_before if before else current
+                views_cases.visible_case = visible_case_before if before else current_case
+                for login, names in people.items():
+                    for name in names:
+                        workbook = "workbook" in name
+                        if workbook and cycle % 2:
+                            continue  # the workbook is slow: every other cycle
+                        path = paths[name]
+                        await (await clients[login].get(path)).read()  # warm after the switch
+                        for _ in range(max(1, runs // cycles // (5 if workbook else 1))):
+                            started, cpu = time.perf_counter(), time.process_time()
+                            response = await clients[login].get(path)
+                            await response.read()
+                            assert response.status == 200, (path, response.status)
+                            samples[label].setdefault(f"{login:<5} {name}", []).append(
+                                (time.perf_counter() - started) * 1000)
+                            cpu_ms[label].setdefault(f"{login:<5} {name}", []).append(
+                                (time.process_time() - cpu) * 1000)
+            print(f"cycle {cycle + 1}/{cycles} done; load {os.getloadavg()[0]:.1f}", flush=True)
+    finally:
+        inbox_module.load, views_cases.visible_case = current, current_case
+        await _set_0011_indexes(sessions, present=True)
+        for client in clients.values():
+            await client.close()
+        await runtime.close()
+
+    def p50_p95(values: list[float]) -> tuple[float, float]:
+        ordered = sorted(values)
+        return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+    print(f"\npages over HTTP ({cycles} alternating cycles; n = samples per state)")
+    print(f"  {'':<28} {'before p50':>10} {'p95':>8}   {'after p50':>9} {'p95':>8}   p95 ratio"
+          f"   CPU p50 before → after  n")
+    for name, values in samples["after"].items():
+        (b50, b95), (a50, a95) = p50_p95(samples["before"][name]), p50_p95(values)
+        c_before, c_after = statistics.median(cpu_ms["before"][name]), statistics.median(cpu_ms["after"][name])
+        print(f"  {name:<28} {b50:10.1f} {b95:8.1f}   {a50:9.1f} {a95:8.1f}   {b95 / a95:8.2f}x"
+              f"   {c_before:6.1f} → {c_after:5.1f} ms  {len(values)}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=100_000)
@@ -205,6 +402,8 @@ async def main() -> None:
     parser.add_argument("--admin-url", default=os.environ.get("TEST_POSTGRES_URL",
                                                               "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--keep", metavar="NAME", help="use (and keep) this scratch database; generate only once")
+    parser.add_argument("--no-services", action="store_true", help="skip the service calls (0008 comparison)")
+    parser.add_argument("--no-pages", action="store_true", help="skip the pages over HTTP (0011 comparison)")
     args = parser.parse_args()
     admin = args.admin_url.replace("postgresql+asyncpg://", "postgresql://")
     name = args.keep or f"qibot_bench_console_{os.getpid()}"
@@ -228,6 +427,10 @@ async def main() -> None:
                 ServiceCase.created_at >= stats.month_filter(MONTH, policy.calendar.tz).since))
         print(f"generated {args.cases} cases in {time.perf_counter() - started:.0f} s "
               f"({month_cases} in {MONTH}); machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        if not args.no_pages:
+            await measure_pages(url, sessions, args.runs)
+        if args.no_services:
+            return
         with_indexes = await measure(sessions, args.runs, policy, "with the indexes of migration 0008")
         if not args.keep:
             async with transaction(sessions) as session:

@@ -93,7 +93,7 @@ class HandoffHandler:
         enterprise = await enterprises.enterprise_for(ctx.session, ctx.identity)
         started = await live.start(
             ctx.session, identity=ctx.identity, enterprise=enterprise, domain=domain,
-            description=description, now=ctx.now, calendar=ctx.policy.calendar,
+            description=description, now=ctx.now, calendar=ctx.policy.calendar, policy=ctx.policy,
         )
         ctx.state.enter(live.LIVE_FLOW, session_id=started.session_id, case=started.case.number)
         owner = mask_name(started.commissioner.name) if started.commissioner else ""

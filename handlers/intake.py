@@ -525,7 +525,7 @@ class IntakeHandler:
         case = await cases.open_case(
             ctx.session, enterprise=enterprise, identity=ctx.identity, domain=collected["domain"],
             description=collected["description"], mode=collected["mode"], district=collected["district"],
-            now=ctx.now, public_url=ctx.policy.public_url,
+            now=ctx.now, public_url=ctx.policy.public_url, policy=ctx.policy,
         )
         ctx.state.clear()
         demand = f"{collected['description']} {cases.MODE_ZH.get(collected['mode'], '')}"

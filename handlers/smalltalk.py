@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from bot.services import cases
+from bot.services import cases, materials
 from handlers.base import Match, Outcome, TurnContext
 
 
@@ -73,6 +73,9 @@ class NonTextHandler:
                 case = open_cases[0]
                 cases.add_event(case, "attachment", "enterprise", ctx.now, kind_name, media=match.reason,
                                 ref=attachment, channel=ctx.message.channel)
+                # The bytes, for the console: WeChat media are fetched by the channel's notifier.
+                await materials.record(ctx.session, case, kind=match.reason, ref=attachment,
+                                       channel=ctx.message.channel, now=ctx.now)
                 return Outcome((ctx.say("material_attached", kind_name=kind_name, number=case.number),))
         return Outcome((ctx.say("non_text", kind_name=kind_name),))
 

@@ -17,6 +17,7 @@ import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -29,7 +30,7 @@ from bot.events import EventBus, Handler
 from bot.messages import InboundMessage, Reply, TurnResult
 from bot.notify.base import Delivery, Notification
 from bot.privacy import mask_name
-from bot.services import identities, live, message_log, outbox
+from bot.services import identities, live, materials, message_log, outbox
 from bot.services.followups import scale as rating_scale
 from bot.services.limits import Refusal, client_address, parse_networks
 from bot.storage.db import transaction
@@ -43,6 +44,8 @@ CHANNEL = "webchat"
 COOKIE = "qibot_session"
 STATIC_DIR = Path(__file__).parent / "static"
 _MAX_ID = 128
+UPLOAD_MAX = 10 * 1024 * 1024  # bytes of one uploaded material
+UPLOAD_TYPES = materials.INLINE_TYPES | {"application/pdf"}
 # A rating request's buttons, best first; the labels are the words the rating handler also reads.
 RATING_CHOICES = ("5", "4", "3", "2", "1")
 _MAX_LABEL = 24
@@ -374,6 +377,45 @@ def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Set
             _set_cookie(response, token, settings)
         return response
 
+    async def upload(request: web.Request) -> web.Response:
+        """An image or PDF for the visitor's open case: the raw bytes as the body (the file name,
+        URL-encoded, in ``X-File-Name``), read up to :data:`UPLOAD_MAX` without the JSON limit.
+        The type is sniffed from the bytes; the engine handles it as an image or file message
+        (so limits, the open case and the answer are the chat's own), then the bytes are kept on
+        the material it attached. Its id is the bytes' digest: a retry is the same message."""
+        if (refused := _cross_origin(request, settings)) is not None:
+            return refused
+        token = _session_token(request)
+        if token is None:
+            return web.json_response({"error": "请先发送一条消息，再上传材料"}, status=400)
+        if (request.content_length or 0) > UPLOAD_MAX:
+            return web.json_response({"error": f"文件不能超过 {UPLOAD_MAX // (1024 * 1024)} MB"}, status=413)
+        body = bytearray()
+        while chunk := await request.content.read(64 * 1024):
+            body += chunk
+            if len(body) > UPLOAD_MAX:
+                return web.json_response({"error": f"文件不能超过 {UPLOAD_MAX // (1024 * 1024)} MB"}, status=413)
+        content_type = materials.sniff(bytes(body))
+        if content_type not in UPLOAD_TYPES:
+            return web.json_response({"error": "只能上传图片（JPG、PNG、GIF、WebP）或 PDF 文件"}, status=415)
+        kind = "image" if content_type in materials.INLINE_TYPES else "file"
+        digest = hashlib.sha256(body).hexdigest()[:40]
+        ref = materials.WEBCHAT_PREFIX + digest
+        try:
+            filename: str | None = unquote(request.headers.get("X-File-Name", ""), errors="strict")[:200] or None
+        except UnicodeDecodeError:
+            filename = None
+        deps = request.app[deps_key]
+        user_id = user_id_for(token)
+        result = await deps.require_dialogue().handle(InboundMessage(
+            channel=CHANNEL, user_id=user_id, text="[图片]" if kind == "image" else "[文件]",
+            message_id=f"upload:{digest}", kind=kind, attachment=ref, client_ip=_client_ip(request, trusted)))
+        async with transaction(deps.sessions) as session:
+            await materials.store_upload(session, channel=CHANNEL, user_id=user_id, ref=ref, content=bytes(body),
+                                         filename=filename, now=deps.clock())
+        script, live_state = await visitor_state(deps, user_id)
+        return web.json_response(_result_json(result, None, script, live_state))
+
     async def visitor_state(deps: ChannelDeps, user_id: str) -> tuple[str, dict[str, Any] | None]:
         """The visitor's script (for button labels) and live handoff, after a turn."""
         async with transaction(deps.sessions) as session:
@@ -516,6 +558,7 @@ def setup(app: web.Application, deps_key: web.AppKey[ChannelDeps], settings: Set
     app.router.add_get("/", index)
     app.router.add_post("/api/chat/messages", post_message)
     app.router.add_post("/api/chat/session", rotate_session)
+    app.router.add_post("/api/chat/upload", upload)
     app.router.add_get("/api/chat/history", history)
     app.router.add_get("/api/chat/ws", websocket)
     app.router.add_static("/static/", STATIC_DIR, show_index=False)

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.privacy import redact
-from bot.services import live, message_log
-from bot.storage.models import CaseEvent, ChannelIdentity, Commissioner, MessageLog, Outbox, ServiceCase
+from bot.services import live, materials, message_log
+from bot.storage.models import CaseEvent, CaseMaterial, ChannelIdentity, Commissioner, MessageLog, Outbox, ServiceCase
 
 CONVERSATION_LIMIT = 500
 CHANNEL_ZH = {"webchat": "网页对话", "wechat": "微信公众号", "telegram": "Telegram", "wecom": "企业微信", "cli": "终端"}
@@ -44,6 +44,7 @@ class CaseView:
     conversation: list[Line] = field(default_factory=list)
     live_active: bool = False
     colleagues: list[Commissioner] = field(default_factory=list)
+    materials: list[CaseMaterial] = field(default_factory=list)  # without their bytes
 
 
 def _who(author: str | None, direction: str) -> str:
@@ -82,6 +83,7 @@ async def load(session: AsyncSession, case: ServiceCase, revealed: frozenset[str
     if identity is not None:
         view.conversation = await conversation(session, identity.id)
     view.live_active = await live.active_for_case(session, case) is not None
+    view.materials = list(await materials.of_case(session, case.id))
     view.colleagues = list((await session.execute(
         select(Commissioner).where(Commissioner.active.is_(True)).order_by(Commissioner.handle))).scalars())
     return view

@@ -9,12 +9,12 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from bot.console.scope import Scope
-from bot.services import desk
+from bot.services import desk, stats
 from bot.services.policy import ServicePolicy
 from bot.storage.models import Complaint, LiveSession, ServiceCase
 
@@ -60,40 +60,44 @@ class Inbox:
 
 
 async def load(session: AsyncSession, scope: Scope, policy: ServicePolicy, now: datetime) -> Inbox:
+    """Every list in a few indexed statements: the acceptance deadline is the stamped
+    ``accept_due_at`` (``stats.stamp_deadlines``; cases are born with it), so overdue, due soon and
+    waiting are SQL conditions, counted and cut to LIMIT by the database instead of loading every
+    new case and working out each deadline in Python (which cost 0.3-0.5 s at 100,000 cases)."""
+    await stats.stamp_acceptance(session, policy)  # a no-op (one indexed look) once all are stamped
     inbox = Inbox()
-    calendar = policy.calendar
     me = scope.commissioner
     if me is not None:
-        inbox.mine = [Row(c, _deadline(c, policy)) for c in await desk.open_cases(session, me, limit=LIMIT)]
-    mine_ids = {r.case.id for r in inbox.mine}
-    new_cases = (await session.execute(
-        select(ServiceCase).where(ServiceCase.status == "new", scope.condition())
-        .options(selectinload(ServiceCase.enterprise), selectinload(ServiceCase.assignee))
-        .order_by(ServiceCase.created_at, ServiceCase.id).limit(500)
-    )).scalars().all()
-    soon = calendar.add_working_hours(now, DUE_SOON_HOURS)
-    counts = {"overdue": 0, "due_soon": 0, "waiting": 0}
-    for case in new_cases:
-        deadline = _deadline(case, policy)
-        row = Row(case, deadline)
-        buckets = []
-        if deadline is not None and deadline <= now:
-            buckets.append("overdue")
-        elif deadline is not None and deadline <= soon:
-            buckets.append("due_soon")
-        in_skills = scope.principal.role != "commissioner" or case.domain in scope.domains
-        if case.id not in mine_ids and in_skills:
-            buckets.append("waiting")
-        for name in buckets:
-            counts[name] += 1
-            shown: list[Row] = getattr(inbox, name)
-            if len(shown) < LIMIT:
-                shown.append(row)
-    inbox.totals = counts
+        inbox.mine = [Row(c, c.accept_due_at if c.status == "new" else None)
+                      for c in await desk.open_cases(session, me, limit=LIMIT)]
+    soon = policy.calendar.add_working_hours(now, DUE_SOON_HOURS)
+    new = and_(ServiceCase.status == "new", scope.condition())
+    conditions: dict[str, ColumnElement[bool]] = {
+        "overdue": and_(new, ServiceCase.accept_due_at <= now),
+        "due_soon": and_(new, ServiceCase.accept_due_at > now, ServiceCase.accept_due_at <= soon),
+        "waiting": new,
+    }
+    if me is not None:  # not mine (the owner, else the assignee: as desk.open_cases): the mine list shows those
+        holder = func.coalesce(ServiceCase.owner_id, ServiceCase.assignee_id, 0)  # no NULL: NOT stays two-valued
+        conditions["waiting"] = and_(new, holder != me.id)
+    if scope.principal.role == "commissioner":  # waiting in my skills
+        conditions["waiting"] = and_(conditions["waiting"], ServiceCase.domain.in_(scope.domains))
+    totals = (await session.execute(select(*[func.coalesce(func.sum(case((c, 1), else_=0)), 0).label(name)
+                                             for name, c in conditions.items()]).where(new))).one()
+    inbox.totals = {name: int(totals._mapping[name]) for name in conditions}
+    for name, condition in conditions.items():
+        if not inbox.totals[name]:
+            continue
+        rows = (await session.execute(
+            select(ServiceCase).where(condition)
+            .options(joinedload(ServiceCase.enterprise, innerjoin=True))  # one statement per list
+            .order_by(ServiceCase.created_at, ServiceCase.id).limit(LIMIT))).scalars().all()
+        setattr(inbox, name, [Row(c, c.accept_due_at) for c in rows])
     live_cases = (await session.execute(
         select(ServiceCase).join(LiveSession, LiveSession.case_id == ServiceCase.id)
         .where(LiveSession.status == "active", scope.condition())
-        .options(selectinload(ServiceCase.enterprise)).order_by(LiveSession.last_activity_at.desc()).limit(LIMIT)
+        .options(joinedload(ServiceCase.enterprise, innerjoin=True))
+        .order_by(LiveSession.last_activity_at.desc()).limit(LIMIT)
     )).scalars().unique().all()
     inbox.live = [Row(c) for c in live_cases]
     complaints = (select(Complaint, ServiceCase.number).outerjoin(ServiceCase, ServiceCase.id == Complaint.case_id)
@@ -102,9 +106,3 @@ async def load(session: AsyncSession, scope: Scope, policy: ServicePolicy, now: 
         complaints = complaints.where(Complaint.case_id.is_not(None), scope.condition())
     inbox.complaints = [(c, n) for c, n in (await session.execute(complaints)).all()]
     return inbox
-
-
-def _deadline(case: ServiceCase, policy: ServicePolicy) -> datetime | None:
-    if case.status != "new":
-        return None
-    return policy.calendar.add_working_hours(case.created_at, policy.escalation_hours)

@@ -43,6 +43,7 @@ OVERSEERS = ("manager", "admin", "supervisor")
 DISTRICTS = tuple(f"{d}区" for d in XIAMEN_DISTRICTS)
 DOMAINS = {k: v for k, v in DOMAIN_NAMES_ZH.items() if k != "out_of_scope"}
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ID_RE = re.compile(r"[0-9]{1,9}")  # ASCII digits: str.isdigit() takes "²", which int() refuses (a 500)
 NUMBER_RE = re.compile(r"^[A-Za-z]{2}-\d{4}-\d{6}$")
 LEVEL_COLORS = {5: "#2e7d32", 4: "#66bb6a", 3: "#9ccc65", 2: "#ef6c00", 1: "#c62828"}
 MAX_DAYS = 400
@@ -91,7 +92,7 @@ def _parse_filter(page: _Page) -> tuple[stats.StatsFilter, dict[str, str]]:
     where: dict[str, Any] = {}
     site = q.get("site", "").strip()
     if site:
-        if not site.isdigit() or len(site) > 9:
+        if not ID_RE.fullmatch(site):
             raise _bad("site 应为站点编号")
         where["site_id"] = int(site)
     if page.staff.site_ids and where.get("site_id") not in page.staff.site_ids:
@@ -158,6 +159,8 @@ def setup_manager_routes(app: web.Application, deps: web.AppKey[ChannelDeps]) ->
     app.router.add_get("/console/manage/archive/{number}", page(OVERSEERS, archive_download))
     app.router.add_get("/console/manage/library", page(MANAGERS, library_page))
     app.router.add_post("/console/manage/library", page(MANAGERS, library_change))
+    app.router.add_get("/console/manage/commissioners", page(OVERSEERS, commissioners_page))
+    app.router.add_post("/console/manage/commissioners", page(OVERSEERS, commissioners_change))
     app.router.add_get("/console/manage/canned", page(MANAGERS, canned_page))
     app.router.add_post("/console/manage/canned", page(MANAGERS, canned_save))
     app.router.add_get("/console/manage/static/{name}", stylesheet)
@@ -228,7 +231,7 @@ async def drill_down(page: _Page) -> web.StreamResponse:
     where, params = _parse_filter(page)
     metric = page.request.query.get("metric", "opened")
     number = page.request.query.get("page", "1")
-    if not number.isdigit() or not 1 <= int(number) <= 100_000:
+    if not ID_RE.fullmatch(number) or not 1 <= int(number) <= 100_000:
         raise _bad("page 应为正整数")
     async with transaction(page.deps.sessions) as session:
         try:
@@ -278,7 +281,7 @@ async def followup_list(page: _Page) -> web.StreamResponse:
 
 def _followup_id(page: _Page) -> int:
     raw = page.request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 9:
+    if not ID_RE.fullmatch(raw):
         raise web.HTTPNotFound(text="没有这条回访")
     return int(raw)
 
@@ -322,7 +325,7 @@ async def followup_step(page: _Page) -> web.StreamResponse:
                     await followups.record_verified(session, followup, actor, note, page.now)
                 elif step == "outcome":
                     days = fields.get("days", "") or str(policy.followup_working_days)
-                    if not days.isdigit() or len(days) > 3:
+                    if not ID_RE.fullmatch(days) or len(days) > 3:
                         raise followups.FollowupError("整改期限须为 1～60 个工作日")
                     await followups.record_outcome(session, followup, actor, fields.get("outcome", ""), note,
                                                    page.now, policy.calendar, int(days))
@@ -431,7 +434,7 @@ async def library_change(page: _Page) -> web.StreamResponse:
                     detail = f"机构入库 {found.name}"
                 elif action == "add_expert":
                     raw = fields.get("institution_id", "")
-                    if raw and not raw.isdigit():
+                    if raw and not ID_RE.fullmatch(raw):
                         raise libraries.LibraryError("所属机构不存在")
                     expert = await libraries.add_expert(
                         session, name=fields.get("name", ""), title=fields.get("title", ""), domains=domains,
@@ -440,7 +443,7 @@ async def library_change(page: _Page) -> web.StreamResponse:
                     detail = f"专家入库 {expert.name}"
                 elif action == "status":
                     raw = fields.get("id", "")
-                    if not raw.isdigit() or len(raw) > 9:
+                    if not ID_RE.fullmatch(raw):
                         raise libraries.LibraryError("没有这条资源")
                     changed = await libraries.set_status(session, fields.get("kind", ""), int(raw),
                                                          fields.get("status", ""), fields.get("reason", ""),
@@ -452,6 +455,80 @@ async def library_change(page: _Page) -> web.StreamResponse:
         except libraries.LibraryError as exc:
             return await _render_library(page, session, str(exc), status=400)
     raise web.HTTPSeeOther("/console/manage/library")
+
+
+# --- the commissioners' library (skills, sites, districts, duty, capacity) ----------------------
+
+def _kept_sites(staff: StaffPrincipal) -> frozenset[int] | None:
+    """None: every site (managers, administrators); a site supervisor: their own sites only."""
+    return None if staff.sees_all else staff.site_ids
+
+
+async def _render_commissioners(page: _Page, session: AsyncSession, error: str = "", status: int = 200
+                                ) -> web.Response:
+    sites = _kept_sites(page.staff)
+    rows = await libraries.commissioners(session, sites)
+    choices = await _choices(session, page.staff)
+    return page.render("manager/commissioners.html", status=status, rows=rows, sites=choices, domains=DOMAINS,
+                       districts=DISTRICTS, error=error, managers=sites is None,
+                       capacity_limit=libraries.MAX_CAPACITY)
+
+
+async def commissioners_page(page: _Page) -> web.StreamResponse:
+    async with transaction(page.deps.sessions) as session:
+        return await _render_commissioners(page, session)
+
+
+def _fields(form: Any, fields: dict[str, str]) -> libraries.CommissionerFields:
+    raw_site = fields.get("site_id", "").strip()
+    if raw_site and not ID_RE.fullmatch(raw_site):
+        raise libraries.LibraryError("没有这个站点")
+    return libraries.CommissionerFields(
+        name=fields.get("name", ""), domains=[v for v in form.getall("domains", []) if isinstance(v, str)],
+        site_id=int(raw_site) if raw_site else None,
+        districts=[v for v in form.getall("districts", []) if isinstance(v, str)],
+        max_open_cases=fields.get("max_open_cases", "")[:12], supervisor=fields.get("supervisor") == "1")
+
+
+def _person_id(fields: dict[str, str]) -> int:
+    raw = fields.get("id", "")
+    if not ID_RE.fullmatch(raw):  # ASCII digits: str.isdigit() also takes "１"
+        raise libraries.LibraryError("没有这位服务专员")
+    return int(raw)
+
+
+async def commissioners_change(page: _Page) -> web.StreamResponse:
+    """Add, edit, suspend or reinstate a commissioner; each change is one audited transaction."""
+    form = await page.request.post()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    await check_csrf(page.request, fields)
+    action = fields.get("action", "")
+    actor = f"{page.staff.display_name}（{page.staff.login}）"
+    sites = _kept_sites(page.staff)
+    async with transaction(page.deps.sessions) as session:
+        try:
+            async with session.begin_nested():
+                if action == "add":
+                    person = await libraries.add_commissioner(
+                        session, handle=fields.get("handle", ""), fields=_fields(form, fields),
+                        allowed_districts=DISTRICTS, sites=sites, actor=actor, now=page.now)
+                    detail = f"服务专员入库 {person.handle}"
+                elif action == "edit":
+                    person, changed = await libraries.edit_commissioner(
+                        session, _person_id(fields), fields=_fields(form, fields), on_duty=fields.get("on_duty") == "1",
+                        allowed_districts=DISTRICTS, sites=sites)
+                    detail = f"服务专员 {person.handle} 修改：" + "；".join(changed)
+                elif action in ("suspend", "reinstate"):
+                    person = await libraries.set_commissioner_active(
+                        session, _person_id(fields), action == "reinstate", fields.get("reason", ""), actor,
+                        page.now, sites)
+                    detail = f"服务专员 {person.handle} → {'在岗' if person.active else '暂停'}：{person.status_reason}"
+                else:
+                    raise libraries.LibraryError("未知的操作")
+                await audit(session, page.staff, f"commissioner_{action}", None, detail)
+        except libraries.LibraryError as exc:
+            return await _render_commissioners(page, session, str(exc), status=400)
+    raise web.HTTPSeeOther("/console/manage/commissioners")
 
 
 # --- canned replies -----------------------------------------------------------------------------

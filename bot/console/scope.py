@@ -72,11 +72,6 @@ def case_condition(scope: Scope) -> ColumnElement[bool]:
 async def visible_case(session: AsyncSession, scope: Scope, number: str) -> ServiceCase | None:
     """The case with this number if the scope may see it (None either way otherwise: a case
     outside one's scope is indistinguishable from one that does not exist)."""
-    found = (await session.execute(
-        select(ServiceCase.id).where(ServiceCase.number == number, case_condition(scope))
-    )).scalar_one_or_none()
-    if found is None:
-        return None
     from bot.services.cases import get_case
 
-    return await get_case(session, number)
+    return await get_case(session, number, case_condition(scope))  # one statement: found and allowed

@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from bot.privacy import mask_name
 from bot.services import matching, outbox
 from bot.services.case_states import MODE_ZH, OPEN_STATUSES, STATUS_ZH
 from bot.services.numbering import CASE_SERIES, next_number
+from bot.services.policy import ServicePolicy
 from bot.storage.models import CaseEvent, ChannelIdentity, Commissioner, Enterprise, ServiceCase
 from bot.texts import notifications
 from intents.labels import DOMAIN_NAMES_ZH
@@ -149,13 +150,18 @@ def rating_choices() -> tuple[str, ...]:
 
 # --- queries ----------------------------------------------------------------------------------
 
-async def get_case(session: AsyncSession, number: str) -> ServiceCase | None:
+CASE_LOAD = (selectinload(ServiceCase.events), joinedload(ServiceCase.owner), joinedload(ServiceCase.assignee),
+             joinedload(ServiceCase.enterprise, innerjoin=True))  # two statements: the case with its people, its events
+
+
+async def get_case(session: AsyncSession, number: str, *where: ColumnElement[bool]) -> ServiceCase | None:
+    """The case with everything a case card or page reads loaded; ``where``: further conditions
+    (the console's scope), checked in the same statement."""
     return (
         await session.execute(
             select(ServiceCase)
-            .where(ServiceCase.number == number.upper())
-            .options(selectinload(ServiceCase.events), selectinload(ServiceCase.owner),
-                     selectinload(ServiceCase.assignee), selectinload(ServiceCase.enterprise))
+            .where(ServiceCase.number == number.upper(), *where)
+            .options(*CASE_LOAD)
             # A case created earlier in this transaction is already in the session without its
             # relationships loaded; refresh it so callers never trigger a lazy load.
             .execution_options(populate_existing=True)
@@ -276,8 +282,12 @@ async def open_case(
     district: str | None,
     now: datetime,
     public_url: str = "",
+    policy: ServicePolicy | None = None,
 ) -> ServiceCase:
-    """Issue a number, match a commissioner and resources, notify the commissioner."""
+    """Issue a number, match a commissioner and resources, notify the commissioner. With the
+    service ``policy`` the case is born with its working-calendar deadlines (acceptance and
+    completion), so the inbox's overdue lists are SQL conditions from the first moment; without
+    it ``stats.stamp_deadlines`` stamps them later."""
     number = await next_number(session, CASE_SERIES, now.year)
     assignee = await matching.choose_commissioner(session, domain if domain != GENERAL_DOMAIN else None, district)
     suggestions = await matching.suggest_resources(session, domain, district) if domain in DOMAIN_NAMES_ZH else {}
@@ -296,6 +306,9 @@ async def open_case(
         updated_at=now,
         events=[],
     )
+    if policy is not None:
+        case.accept_due_at = policy.calendar.add_working_hours(now, policy.escalation_hours)
+        case.resolve_due_at = policy.calendar.add_working_days(now, policy.completion_working_days)
     session.add(case)
     add_event(case, "created", "enterprise", now, description, domain=domain, mode=mode, district=district)
     if assignee is not None:

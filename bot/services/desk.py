@@ -15,7 +15,7 @@ from datetime import tzinfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from bot.privacy import redact
 from bot.services import cases
@@ -49,7 +49,7 @@ async def open_cases(session: AsyncSession, me: Commissioner, limit: int = 20) -
         await session.execute(
             select(ServiceCase)
             .where(ServiceCase.status.in_(cases.OPEN_STATUSES), mine)
-            .options(selectinload(ServiceCase.enterprise))
+            .options(joinedload(ServiceCase.enterprise, innerjoin=True))
             .order_by(ServiceCase.updated_at.desc(), ServiceCase.id.desc())
             .limit(limit)
         )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.services import cases, matching
 from bot.services.calendar import WorkingCalendar
 from bot.services.conversations import DialogueState, save
+from bot.services.policy import ServicePolicy
 from bot.storage.models import ChannelIdentity, Commissioner, Enterprise, LiveSession, ServiceCase
 from bot.texts import notifications
 
@@ -52,6 +53,7 @@ async def start(
     description: str,
     now: datetime,
     calendar: WorkingCalendar,
+    policy: ServicePolicy | None = None,
 ) -> LiveStart:
     """A handoff belongs to the enterprise's open case and goes to the person in charge of it
     first (its owner, else its assignee: 首问负责制); only when that person is off duty does an
@@ -64,6 +66,7 @@ async def start(
         case = await cases.open_case(
             session, enterprise=enterprise, identity=identity, domain=domain or cases.GENERAL_DOMAIN,
             description=description or "请求人工服务", mode="online", district=enterprise.district, now=now,
+            policy=policy,
         )
         case = await cases.require_case(session, case.number)
     in_charge = case.owner or case.assignee

@@ -1,10 +1,13 @@
 """Matching a demand to people and institutions (服务对接: 精准匹配资源).
 
 A new case goes to the commissioner who is best by, in order: skill in the case's domain,
-being on duty, current open load (a commissioner outside the enterprise's district counts as
-carrying two more cases, so a local one is preferred unless much busier), and finally the one
-idle the longest. Institutions and experts are suggested to the commissioner from the active
-entries of the resource library: in-domain, same district first, best satisfaction first.
+being on duty, having room (below their capacity, ``max_open_cases``; no capacity means no
+limit), current open load (a commissioner outside the enterprise's district, that of their site
+or one of the districts they serve, counts as carrying two more cases, so a local one is
+preferred unless much busier), and finally the one idle the longest. So a commissioner at
+capacity gets a new case only when every skilled one on duty is full too (the case is still
+assigned to someone rather than left unowned). Institutions and experts are suggested to the
+commissioner from the active entries of the resource library: in-domain, same district first, best satisfaction first.
 Suspended and retired entries (the exit mechanism) are never suggested.
 """
 
@@ -45,14 +48,18 @@ async def choose_commissioner(
         return None
     load = await open_load(session)
 
-    def rank(row: Any) -> tuple[int, int, int, datetime, int]:
+    def rank(row: Any) -> tuple[int, int, int, int, datetime, int]:
         commissioner, site_district = row
         skilled = domain is not None and domain in (commissioner.domains or [])
-        local = district is not None and site_district is not None and district.startswith(site_district)
+        served = [d.removesuffix("区") for d in (site_district, *(commissioner.districts or ())) if d]
+        local = district is not None and any(district.startswith(d) for d in served)
+        held = load.get(commissioner.id, 0)
+        full = commissioner.max_open_cases is not None and held >= commissioner.max_open_cases
         return (
             0 if skilled else 1,
             0 if commissioner.on_duty else 1,
-            load.get(commissioner.id, 0) + (0 if local else DISTRICT_PENALTY),
+            1 if full else 0,
+            held + (0 if local else DISTRICT_PENALTY),
             commissioner.last_assigned_at or _NEVER,
             commissioner.id,
         )
@@ -93,7 +100,7 @@ async def suggest_resources(
 
 async def find_commissioner(session: AsyncSession, handle_or_id: str) -> Commissioner | None:
     condition = Commissioner.handle == handle_or_id
-    if handle_or_id.isdigit():
+    if handle_or_id.isascii() and handle_or_id.isdigit():  # "²".isdigit() is True, int("²") raises
         condition = or_(condition, Commissioner.id == int(handle_or_id))
     return (await session.execute(select(Commissioner).where(condition))).scalar_one_or_none()
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.privacy import redact
@@ -29,6 +29,7 @@ from bot.services.cases import CaseError
 from bot.storage.models import (
     CaseArchive,
     CaseEvent,
+    CaseMaterial,
     ChannelIdentity,
     Complaint,
     ConversationState,
@@ -231,6 +232,10 @@ async def erase(
             if dry_run:
                 continue
             case.description = _masked(case.description, names) or ""
+            # The images and files sent may show the person (ID cards, licences): the bytes go,
+            # the record that something was sent stays (the archive keeps only references).
+            await session.execute(update(CaseMaterial).where(CaseMaterial.case_id == case.id).values(
+                content=None, filename=None, status="erased", error="应本人要求已删除"))
             for event in (await session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id))).scalars():
                 event.text = _masked(event.text, names) or ""
                 event.data = _masked_data(event.data, names)

@@ -74,6 +74,24 @@ def month_filter(text: str, tz: ZoneInfo, **where: Any) -> StatsFilter:
 
 # --- deadlines -------------------------------------------------------------------------------
 
+async def stamp_acceptance(session: AsyncSession, policy: ServicePolicy, batch: int = 500) -> int:
+    """The part of :func:`stamp_deadlines` the inbox needs: new cases without their deadlines
+    (cases are born with them, so this is one indexed look that finds nothing)."""
+    rows = (await session.execute(
+        select(ServiceCase.id, ServiceCase.created_at)
+        .where(ServiceCase.status == "new", ServiceCase.accept_due_at.is_(None)).limit(batch)
+    )).all()
+    if rows:
+        calendar = policy.calendar
+        await session.execute(update(ServiceCase), [
+            {"id": case_id,
+             "accept_due_at": calendar.add_working_hours(created, policy.escalation_hours),
+             "resolve_due_at": calendar.add_working_days(created, policy.completion_working_days)}
+            for case_id, created in rows
+        ])
+    return len(rows)
+
+
 async def stamp_deadlines(session: AsyncSession, policy: ServicePolicy, batch: int = 5000) -> int:
     """Give each case its acceptance deadline (the escalation's working hours after opening),
     its completion deadline (``completion_working_days`` working days) and, once accepted, its
@@ -393,20 +411,29 @@ class CaseRow:
 
 async def _cases(session: AsyncSession, clauses: Sequence[ColumnElement[bool]], limit: int, offset: int = 0,
                  due_order: bool = False) -> list[CaseRow]:
+    """One page of cases: the page is chosen on ``service_case`` alone (the clauses name only
+    it), then joined to the enterprise and the commissioner. Joining first let PostgreSQL, which
+    misjudges how many cases an overdue predicate keeps, hash the whole enterprise table for 20
+    rows (12 ms at 100,000 cases; this is a few)."""
     handler = func.coalesce(ServiceCase.owner_id, ServiceCase.assignee_id)
+    order: tuple[Any, Any]
+    if due_order:
+        key: Any = case((ServiceCase.status == "new", ServiceCase.accept_due_at), else_=ServiceCase.resolve_due_at)
+        order = (key, ServiceCase.id)
+    else:
+        key = ServiceCase.created_at
+        order = (key.desc(), ServiceCase.id.desc())
+    page = (select(ServiceCase.id.label("id"), key.label("k")).where(*clauses).order_by(*order)
+            .limit(limit).offset(offset).subquery())
     stmt = (
         select(ServiceCase.number, ServiceCase.domain, ServiceCase.district, Enterprise.name, ServiceCase.status,
                Commissioner.name, ServiceCase.created_at, ServiceCase.accept_due_at, ServiceCase.resolve_due_at)
+        .join(page, page.c.id == ServiceCase.id)
         .join(Enterprise, Enterprise.id == ServiceCase.enterprise_id)
         .outerjoin(Commissioner, Commissioner.id == handler)
-        .where(*clauses)
+        .order_by(*((page.c.k, page.c.id) if due_order else (page.c.k.desc(), page.c.id.desc())))
     )
-    if due_order:
-        due = case((ServiceCase.status == "new", ServiceCase.accept_due_at), else_=ServiceCase.resolve_due_at)
-        stmt = stmt.order_by(due, ServiceCase.id)
-    else:
-        stmt = stmt.order_by(ServiceCase.created_at.desc(), ServiceCase.id.desc())
-    rows = (await session.execute(stmt.limit(limit).offset(offset))).all()
+    rows = (await session.execute(stmt)).all()
     return [CaseRow(number, domain, district, mask_company(company), status, person, created, accept_due,
                     resolve_due, status == "closed")
             for number, domain, district, company, status, person, created, accept_due, resolve_due in rows]

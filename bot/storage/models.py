@@ -17,11 +17,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -81,6 +83,14 @@ class Commissioner(TimestampMixin, Base):
     last_assigned_at: Mapped[datetime | None] = mapped_column()
     satisfaction_sum: Mapped[int] = mapped_column(Integer, default=0)
     satisfaction_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The commissioners' library (migration 0011): the districts served beyond the site's own,
+    # the most open cases matching gives them (None: no limit), and who last suspended or
+    # reinstated them, when and why (``active`` is the suspension itself).
+    districts: Mapped[list[Any] | None] = mapped_column(default=list)
+    max_open_cases: Mapped[int | None] = mapped_column(Integer)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_changed_at: Mapped[datetime | None] = mapped_column()
+    status_changed_by: Mapped[str | None] = mapped_column(String(80))
 
     site: Mapped[Site | None] = relationship(foreign_keys=[site_id])
 
@@ -167,6 +177,9 @@ class CaseCounter(Base):
     last: Mapped[int] = mapped_column(Integer, default=0)
 
 
+UNSTAMPED_RESPONSE = "accepted_at IS NOT NULL AND first_response_seconds IS NULL"
+
+
 class ServiceCase(TimestampMixin, Base):
     """A case (一项一档): one enterprise demand from intake to archive."""
 
@@ -178,6 +191,14 @@ class ServiceCase(TimestampMixin, Base):
         Index("ix_service_case_resolved_at", "resolved_at"),
         Index("ix_service_case_status_accept_due", "status", "accept_due_at"),
         Index("ix_service_case_status_resolve_due", "status", "resolve_due_at"),
+        # The inbox and matching (migration 0011): open cases of a holder, new cases by age.
+        Index("ix_service_case_status_created", "status", "created_at"),
+        Index("ix_service_case_owner_status", "owner_id", "status"),
+        Index("ix_service_case_assignee_status", "assignee_id", "status"),
+        # ``stats.stamp_deadlines`` looks for accepted cases without a first response on every
+        # dashboard and inbox: a partial index that is empty once they are stamped.
+        Index("ix_service_case_response_unstamped", "id", postgresql_where=text(UNSTAMPED_RESPONSE),
+              sqlite_where=text(UNSTAMPED_RESPONSE)),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -228,6 +249,30 @@ class CaseEvent(TimestampMixin, Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     case: Mapped[ServiceCase] = relationship(back_populates="events")
+
+
+class CaseMaterial(TimestampMixin, Base):
+    """A file or image an enterprise sent for its case (补充材料). The row is written when the
+    message arrives (``status`` pending, ``ref`` the channel's reference such as
+    ``wechat-media:<MediaId>``); the bytes follow when the channel has fetched them (``stored``),
+    or the fetch gives up (``failed``: WeChat keeps temporary media three days). The bytes live
+    in the database so every worker serves them and backups hold them."""
+
+    __tablename__ = "case_material"
+    __table_args__ = (Index("ix_case_material_case", "case_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("service_case.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))  # image | file
+    channel: Mapped[str] = mapped_column(String(20))
+    ref: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | stored | failed | erased
+    filename: Mapped[str | None] = mapped_column(String(200))
+    content_type: Mapped[str | None] = mapped_column(String(100))  # as sniffed from the bytes
+    size: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    stored_at: Mapped[datetime | None] = mapped_column()
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
 
 class Rating(TimestampMixin, Base):

@@ -115,3 +115,47 @@ async def test_fifty_concurrent_intakes_get_unique_numbers_on_postgresql(postgre
         assert sorted(numbers) == [f"QI-2026-{n:06d}" for n in range(1, 51)]  # gap-free too
     finally:
         await engine.dispose()
+
+
+async def _set(runtime: Runtime, handle: str, **values: object) -> None:
+    async with transaction(runtime.sessions) as session:
+        person = (await session.execute(select(Commissioner).where(Commissioner.handle == handle))).scalar_one()
+        for key, value in values.items():
+            setattr(person, key, value)
+
+
+async def test_a_commissioner_at_capacity_gets_no_new_case_while_another_has_room(flow_runtime: Runtime) -> None:
+    # metrology in 思明: wang is local (the centre) and skilled; zhang (集美) is skilled but not local.
+    await _set(flow_runtime, "wang", max_open_cases=1)
+    first = await new_case(flow_runtime, "metrology", "思明区")
+    assert first.assignee is not None and first.assignee.handle == "wang"  # room for one
+    second = await new_case(flow_runtime, "metrology", "思明区")
+    assert second.assignee is not None and second.assignee.handle == "zhang"  # wang is full
+    # Capacity raised: wang (local, 1 open) is preferred again over zhang despite equal load + penalty.
+    await _set(flow_runtime, "wang", max_open_cases=5)
+    third = await new_case(flow_runtime, "metrology", "思明区")
+    assert third.assignee is not None and third.assignee.handle == "wang"
+
+
+async def test_when_every_skilled_one_is_full_the_case_is_still_assigned(flow_runtime: Runtime) -> None:
+    # branding: chen (思明, supervisor) and lin (海沧); both full → the less loaded, not nobody.
+    await _set(flow_runtime, "chen", max_open_cases=1)
+    await _set(flow_runtime, "lin", max_open_cases=1)
+    taken = [await new_case(flow_runtime, "branding", "海沧区") for _ in range(3)]
+    handles = [c.assignee.handle for c in taken if c.assignee is not None]
+    assert handles[:2] == ["lin", "chen"]  # lin (local) fills up, then chen has room
+    assert len(handles) == 3 and handles[2] in ("lin", "chen")
+
+
+async def test_districts_served_beyond_the_site_make_a_commissioner_local(flow_runtime: Runtime) -> None:
+    # metrology in 同安: xu (同安) is off duty; wang (思明) and zhang (集美) tie on distance,
+    # so a district served by zhang makes zhang local.
+    await _set(flow_runtime, "zhang", districts=["同安区"], last_assigned_at=NOW)
+    case = await new_case(flow_runtime, "metrology", "同安区")
+    assert case.assignee is not None and case.assignee.handle == "zhang"
+
+
+async def test_a_handle_of_unicode_digits_is_no_commissioner(flow_runtime: Runtime) -> None:
+    async with flow_runtime.sessions() as session:  # "²".isdigit() is True; int("²") raised (a 500 in the console)
+        assert await matching.find_commissioner(session, "²") is None
+        assert await matching.find_commissioner(session, "１") is None

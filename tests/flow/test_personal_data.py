@@ -160,3 +160,27 @@ async def test_the_commands_answer_and_audit_the_request(flow_runtime: Runtime, 
     listing = run(["enterprise", "requests"], data_dir)
     assert listing.returncode == 0 and "erase" in listing.stdout and MOBILE not in listing.stdout
     assert run(["enterprise", "export", "--mobile", "13900000000"], data_dir).returncode == 1
+
+
+async def test_erasure_drops_the_bytes_of_what_the_person_sent(flow_runtime: Runtime, clock: Clock) -> None:
+    """Images may show the person (an ID card, a licence): a kept case keeps only the record
+    that something was sent; a deleted case takes its materials with it."""
+    from bot.services import materials
+    from bot.storage.models import CaseMaterial
+
+    await served_and_archived(flow_runtime, clock)
+    async with transaction(flow_runtime.sessions) as session:
+        for number in ("QI-2026-000001", "QI-2026-000002"):
+            case = await cases.require_case(session, number)
+            material = await materials.record(session, case, kind="image", ref="webchat-upload:x", channel="webchat",
+                                              now=clock())
+            assert material is not None
+            await materials.store(session, material.id, b"\xff\xd8\xff" + b"1" * 100, filename="身份证.jpg",
+                                  now=clock())
+    async with transaction(flow_runtime.sessions) as session:
+        found = await personal_data.find(session, personal_data.Subject(case_number="QI-2026-000001"))
+        await personal_data.erase(session, found, clock())
+    async with flow_runtime.sessions() as session:
+        kept = (await session.execute(select(CaseMaterial))).scalars().all()
+        assert [(m.status, m.filename) for m in kept] == [("erased", None)]  # the cancelled case's is gone
+        assert await materials.with_content(session, kept[0].case_id, kept[0].id) is None

@@ -3,7 +3,8 @@
 Creating a database, migrating it to head and dropping it cost about 2 s of this machine's time
 per test, and a hundred tests on PostgreSQL spent more in that than in what they test. A pooled
 database is migrated once per test process (pytest-xdist: per worker) and emptied between tests
-instead: every table's rows deleted (``alembic_version`` kept), every sequence restarted, and any
+instead: every table emptied and sequences reset to what the migrations left (their own rows put
+back, ``alembic_version`` kept), and any
 connection a test left open terminated, so each test still starts from a database nobody used.
 Tests about migrations themselves take :func:`empty_database`.
 """
@@ -26,6 +27,10 @@ _BASE = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
 
 _free: list[str] = []  # names of migrated, emptied databases this process may hand out
 _made: list[str] = []  # every database this process created, dropped at its exit
+# Rows the migrations themselves insert (e.g. the knowledge base's one-row version counter),
+# read once after migrating and put back by every reset: {table: (columns, rows)}.
+_seeds: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
+_sequences: dict[str, int | None] = {}  # each sequence's last value after migrating (None: unused)
 _lock = threading.Lock()
 
 
@@ -81,13 +86,41 @@ def migrated_database() -> str:
             atexit.register(_drop_all)
         _made.append(name)
     db.upgrade_sync(url_of(name))
+    seeds, sequences = _run(_read_seeds, _dsn_of(name))
+    with _lock:
+        _seeds.update(seeds)
+        _sequences.update(sequences)
     return name
+
+
+def _dsn_of(name: str) -> str:
+    return f"{_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+
+
+async def _user_tables(conn: Any) -> list[str]:
+    return [r["relname"] for r in await conn.fetch(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> 'alembic_version'"
+    )]
+
+
+async def _read_seeds(
+    conn: Any,
+) -> tuple[dict[str, tuple[list[str], list[tuple[Any, ...]]]], dict[str, int | None]]:
+    seeds = {}
+    for table in await _user_tables(conn):
+        rows = await conn.fetch(f'SELECT * FROM "{table}"')
+        if rows:
+            seeds[table] = (list(rows[0].keys()), [tuple(r.values()) for r in rows])
+    sequences = {r["sequencename"]: r["last_value"] for r in await conn.fetch(
+        "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'")}
+    return seeds, sequences
 
 
 def give_back(name: str) -> None:
     """Empty a pooled database and put it back; one that cannot be emptied is dropped instead."""
     try:
-        _run(_empty_everything, f"{_ADMIN_DSN.rsplit('/', 1)[0]}/{name}")
+        _run(_empty_everything, _dsn_of(name))
     except Exception:
         drop(name)
         with _lock:
@@ -98,27 +131,26 @@ def give_back(name: str) -> None:
 
 
 async def _empty_everything(conn: Any) -> None:
-    """Rows out of every table but alembic_version, sequences back to 1. ``replica`` mode skips
-    triggers, so foreign keys impose no order and the audit log's append-only rule (a trigger)
-    does not refuse the reset; it stays in force for the tests themselves."""
+    """Rows out of every table but alembic_version, sequences and the migrations' own rows as the
+    migrations left them. ``replica`` mode skips triggers, so foreign keys impose no order and the audit
+    log's append-only rule (a trigger) does not refuse the reset; it stays in force for the tests
+    themselves."""
     await conn.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid()"
     )
-    tables = [r["relname"] for r in await conn.fetch(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> 'alembic_version'"
-    )]
-    sequences = [r["relname"] for r in await conn.fetch(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relkind = 'S'"
-    )]
+    tables = await _user_tables(conn)
     async with conn.transaction():
         await conn.execute("SET LOCAL session_replication_role = replica")
         for table in tables:
             await conn.execute(f'DELETE FROM "{table}"')
-        for sequence in sequences:
-            await conn.execute(f'ALTER SEQUENCE "{sequence}" RESTART')
+        for sequence, last in _sequences.items():
+            if last is None:
+                await conn.execute(f'ALTER SEQUENCE "{sequence}" RESTART')
+            else:
+                await conn.execute("SELECT setval($1::regclass, $2, true)", f'"{sequence}"', last)
+        for table, (columns, rows) in _seeds.items():
+            await conn.copy_records_to_table(table, records=rows, columns=columns)
 
 
 def _drop_all() -> None:

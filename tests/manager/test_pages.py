@@ -106,13 +106,16 @@ async def test_bad_filters_get_a_clear_400(site: Any) -> None:
     await _as(client, "manager")
     for query, words in (("month=2026-13", "YYYY-MM"), ("from=2026-11-01", "YYYY-MM-DD"),
                          ("from=2026-11-30&to=2026-11-01", "不早于"), ("domain=weird", "未知的服务领域"),
-                         ("site=abc", "站点"), ("metric=nothing", "未知的统计项"), ("page=0", "page")):
+                         ("site=abc", "站点"), ("metric=nothing", "未知的统计项"), ("page=0", "page"),
+                         # str.isdigit() takes these and int() refuses them: they were a 500
+                         ("site=%C2%B2", "站点"), ("page=%C2%B2", "page"), ("site=%EF%BC%91", "站点")):
         path = "/console/manage/cases" if query.startswith(("metric", "page")) else "/console/manage/"
         response = await client.get(f"{path}?{query}")
         assert response.status == 400, query
         assert words in await response.text(), query
     assert (await client.get("/console/manage/ledger.pdf")).status == 404
     assert (await client.get("/console/manage/followups/999999")).status == 404
+    assert (await client.get("/console/manage/followups/%C2%B2")).status == 404
     assert (await client.get("/console/manage/archive/../../etc")).status == 404
 
 

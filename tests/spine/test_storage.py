@@ -109,3 +109,42 @@ async def test_timestamps_come_back_aware_and_in_utc(sessions: async_sessionmake
     assert identity is not None and identity.last_inbound_at is not None
     assert identity.last_inbound_at == local
     assert identity.last_inbound_at.utcoffset() == timedelta(0)
+
+
+async def test_migration_0011_keeps_commissioners_and_cases_and_goes_back(database_url: str) -> None:
+    """0011 on a database with data (SQLite rebuilds the commissioner table in batch mode): rows
+    survive, the new columns read as 'no capacity, no extra districts', the inbox indexes and the
+    partial index exist, and a downgrade to 0010 and back works on both databases."""
+    import asyncio
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from bot.services import matching
+
+    await db.upgrade(database_url, "0010")
+    engine = db.create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO commissioner (handle, name, domains, on_duty, active, is_supervisor, "
+                                    "satisfaction_sum, satisfaction_count, created_at) VALUES ('wang', '王明', "
+                                    "'[\"metrology\"]', true, true, false, 0, 0, CURRENT_TIMESTAMP)"))
+        await db.upgrade(database_url)
+        async with engine.begin() as conn:
+            indexes = await conn.run_sync(lambda c: {i["name"] for i in inspect(c).get_indexes("service_case")})
+            columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("commissioner")})
+        assert {"ix_service_case_status_created", "ix_service_case_owner_status", "ix_service_case_assignee_status",
+                "ix_service_case_response_unstamped"} <= indexes
+        assert {"districts", "max_open_cases", "status_reason"} <= columns
+        sessions = db.session_factory(engine)
+        async with sessions() as session:
+            chosen = await matching.choose_commissioner(session, "metrology", "思明区")  # NULL columns read fine
+        assert chosen is not None and chosen.handle == "wang" and chosen.max_open_cases is None
+        await asyncio.to_thread(command.downgrade, db.alembic_config(database_url), "0010")
+        async with engine.begin() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            handles = (await conn.execute(text("SELECT handle FROM commissioner"))).scalars().all()
+        assert "case_material" not in tables and handles == ["wang"]
+        await db.upgrade(database_url)
+    finally:
+        await engine.dispose()

@@ -285,6 +285,39 @@
     }
   }
 
+  // --- materials: an image or PDF for the open case, sent as the raw body ---------------------
+
+  const fileInput = $("file");
+  const MAX_UPLOAD = 10 * 1024 * 1024;
+  fileInput.addEventListener("change", async () => {
+    const file = fileInput.files && fileInput.files[0];
+    fileInput.value = "";
+    if (!file) return;
+    const item = addMessage("user", (file.type.startsWith("image/") ? "[图片] " : "[文件] ") + file.name);
+    if (file.size > MAX_UPLOAD) {
+      setMeta(item, "未发送");
+      reveal(addMessage("error", "文件不能超过 10 MB"));
+      return;
+    }
+    setMeta(item, "上传中…");
+    let response = null;
+    let body = null;
+    try {
+      response = await fetch("/api/chat/upload", {
+        method: "POST", body: file, credentials: "same-origin",
+        headers: { "Content-Type": "application/octet-stream", "X-File-Name": encodeURIComponent(file.name) },
+      });
+      body = await response.json();
+    } catch (err) { body = null; }
+    if (response && response.ok && body) {
+      setMeta(item, "");
+      onFrame(body);
+    } else {
+      setMeta(item, "未发送");
+      reveal(addMessage("error", "上传失败：" + ((body && body.error) || "网络异常，请稍后再试")));
+    }
+  });
+
   // --- the connection -------------------------------------------------------------------------
 
   function setConnected(value) {

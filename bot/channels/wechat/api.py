@@ -1,5 +1,6 @@
 """An async client for the few WeChat HTTP APIs qibot uses: access token, customer-service
-message, menu. aiohttp instead of wechatpy's client, whose ``requests`` calls would block the
+message, menu, and the download of a temporary media (an image an enterprise sent).
+aiohttp instead of wechatpy's client, whose ``requests`` calls would block the
 event loop. The access token comes from the shared :class:`TokenStore`; a token WeChat rejects
 (40001/40014/42001) is replaced once and the call retried once.
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -26,6 +28,12 @@ TOKEN_REJECTED = frozenset({40001, 40014, 42001})  # invalid credential / invali
 OUT_OF_WINDOW = 45015  # customer-service message outside the 48 h window (also seen for the 5-message limit)
 OVER_LIMIT = 45047  # over the customer-service message limit (5 per user message)
 NOT_FOLLOWING = 43004  # the user has unfollowed
+MEDIA_GONE = frozenset({40007})  # invalid media_id: never valid, or past WeChat's three days
+_FILENAME = re.compile(r'filename="?([^";]+)"?')
+
+
+class MediaTooLarge(Exception):
+    """The media is larger than the caller's limit; it was not read to the end."""
 
 
 class WeChatApiError(Exception):
@@ -112,6 +120,38 @@ class WeChatApi:
             log.warning("WeChat rejected the access token on %s (errcode %d); refreshing", path, exc.errcode)
         token = await self.tokens.invalidate(token)
         return await self._request("POST", path, {"access_token": token}, payload)
+
+    async def download_media(self, media_id: str, limit: int) -> tuple[bytes, str | None]:
+        """The bytes of a temporary media and the file name WeChat gives it (``GET
+        /cgi-bin/media/get``); an error answers JSON instead of bytes. A rejected token is
+        replaced once, as in :meth:`call`; more than ``limit`` bytes raises :class:`MediaTooLarge`."""
+        token = await self.tokens.get()
+        for attempt in (1, 2):
+            try:
+                async with self._client().get(self.base_url + "/cgi-bin/media/get",
+                                              params={"access_token": token, "media_id": media_id}) as response:
+                    if response.status != 200:
+                        raise WeChatUnreachable(f"/cgi-bin/media/get: HTTP {response.status}")
+                    if (response.content_type or "").endswith(("json", "text/plain")):
+                        data = await response.json(content_type=None)
+                        errcode = int(data.get("errcode") or 0) if isinstance(data, dict) else -1
+                        if attempt == 1 and errcode in TOKEN_REJECTED:
+                            token = await self.tokens.invalidate(token)
+                            continue
+                        raise WeChatApiError(errcode, str(data.get("errmsg", "") if isinstance(data, dict) else ""),
+                                             "/cgi-bin/media/get")
+                    if (response.content_length or 0) > limit:
+                        raise MediaTooLarge(media_id)
+                    body = bytearray()
+                    async for chunk in response.content.iter_chunked(64 * 1024):
+                        body += chunk
+                        if len(body) > limit:
+                            raise MediaTooLarge(media_id)
+                    found = _FILENAME.search(response.headers.get("Content-Disposition", ""))
+                    return bytes(body), found.group(1) if found else None
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                raise WeChatUnreachable(f"/cgi-bin/media/get: {type(exc).__name__}") from None
+        raise WeChatUnreachable("/cgi-bin/media/get: the access token was rejected twice")
 
     async def send_text(self, openid: str, text: str) -> None:
         await self.call(

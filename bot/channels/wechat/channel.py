@@ -67,4 +67,4 @@ class WeChat(Channel):
                     "the user's next message")
         # Marked held at once, so the user's next message hands them over (left pending they
         # would wait for a notifier that never comes).
-        return [HoldingNotifier()]
+        return [HoldingNotifier(deps.sessions)]

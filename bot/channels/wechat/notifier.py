@@ -23,9 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.wechat import store
 from bot.channels.wechat.api import (
+    MEDIA_GONE,
     NOT_FOLLOWING,
     OUT_OF_WINDOW,
     OVER_LIMIT,
+    MediaTooLarge,
     WeChatApi,
     WeChatApiError,
     WeChatUnreachable,
@@ -35,6 +37,7 @@ from bot.channels.wechat.render import MENU_HEAD_BYTES, menu_message, split_text
 from bot.channels.wechat.settings import WeChatSettings
 from bot.channels.wechat.token import TokenUnavailable
 from bot.notify.base import Delivery, Notification, NotifierUnavailable
+from bot.services import materials
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity
 from bot.storage.types import utcnow
@@ -47,11 +50,19 @@ WINDOW = timedelta(hours=48)
 
 class HoldingNotifier:
     """The channel without AppID/AppSecret: nothing can be pushed, every message is held for
-    the user's next message."""
+    the user's next message; a material cannot be downloaded, which its case page then says."""
 
     channel = CHANNEL
 
+    def __init__(self, sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
+        self.sessions = sessions
+
     async def deliver(self, notification: Notification) -> Delivery:
+        if notification.kind == materials.FETCH_KIND and self.sessions is not None:
+            async with transaction(self.sessions) as session:
+                await materials.fail(session, int(notification.payload.get("material_id") or 0),
+                                     "未配置公众号 AppID/AppSecret，无法从微信取回", utcnow())
+            return Delivery.SENT
         return Delivery.HELD
 
 
@@ -82,6 +93,8 @@ class WeChatNotifier:
         await self.api.close()
 
     async def deliver(self, notification: Notification) -> Delivery:
+        if notification.kind == materials.FETCH_KIND:
+            return await self._fetch_material(notification)
         text = notification.text.strip()
         if not text:
             return Delivery.SENT  # nothing to say
@@ -128,6 +141,30 @@ class WeChatNotifier:
             async with transaction(self.sessions) as session:
                 await store.give_back(session, identity_id, opened, len(pieces) - sent)
             raise NotifierUnavailable(str(exc)) from None
+        return Delivery.SENT
+
+    async def _fetch_material(self, notification: Notification) -> Delivery:
+        """Download an image or file the enterprise sent and keep it on its case. WeChat keeps
+        temporary media three days: a retry (the outbox's backoff) within them gets it, an
+        invalid or expired id is recorded as a failure, shown on the case page."""
+        material_id = int(notification.payload.get("material_id") or 0)
+        media_id = str(notification.payload.get("media_id") or "")
+        try:
+            content, filename = await self.api.download_media(media_id, materials.MAX_BYTES)
+        except WeChatApiError as exc:
+            if exc.errcode not in MEDIA_GONE:
+                raise NotifierUnavailable(str(exc)) from None
+            async with transaction(self.sessions) as session:
+                await materials.fail(session, material_id, "微信已不再提供该文件（超过 3 天或无效）", self.clock())
+            return Delivery.SENT
+        except MediaTooLarge:
+            async with transaction(self.sessions) as session:
+                await materials.fail(session, material_id, "文件过大，未保存", self.clock())
+            return Delivery.SENT
+        except (WeChatUnreachable, TokenUnavailable) as exc:
+            raise NotifierUnavailable(str(exc)) from None
+        async with transaction(self.sessions) as session:
+            await materials.store(session, material_id, content, filename=filename, now=self.clock())
         return Delivery.SENT
 
     async def _send_menu(self, openid: str, head: str, choices: tuple[str, ...]) -> None:

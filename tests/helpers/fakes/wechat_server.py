@@ -20,6 +20,7 @@ from aiohttp import web
 TOKEN = "/cgi-bin/token"
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 MENU_CREATE = "/cgi-bin/menu/create"
+MEDIA_GET = "/cgi-bin/media/get"
 _ERRMSG = {
     40001: "invalid credential, access_token is invalid or not latest",
     40013: "invalid appid",
@@ -28,6 +29,7 @@ _ERRMSG = {
     43004: "require subscribe",
     45015: "response out of time limit or subscription is canceled",
     40200: "invalid account type",
+    40007: "invalid media_id",
     47001: "data format error",
 }
 
@@ -49,6 +51,8 @@ class FakeWeChat:
     sent: list[dict[str, Any]] = field(default_factory=list)  # accepted customer-service messages
     menus: list[dict[str, Any]] = field(default_factory=list)
     token_fetches: int = 0
+    # Temporary media users sent: media id -> (bytes, file name WeChat gives it); others are 40007.
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     _valid: set[str] = field(default_factory=set)
     _expired: set[str] = field(default_factory=set)
     _failures: dict[str, deque[int]] = field(default_factory=lambda: defaultdict(deque))
@@ -80,6 +84,7 @@ class FakeWeChat:
         app.router.add_get(TOKEN, self._token)
         app.router.add_post(CUSTOM_SEND, self._custom_send)
         app.router.add_post(MENU_CREATE, self._menu_create)
+        app.router.add_get(MEDIA_GET, self._media_get)
         return app
 
     @staticmethod
@@ -145,6 +150,24 @@ class FakeWeChat:
             return self._error(47001)
         self.sent.append(body)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def _media_get(self, request: web.Request) -> web.StreamResponse:
+        """The bytes with WeChat's headers (``Content-disposition: attachment; filename=...``), or
+        JSON with an errcode, as WeChat answers an unknown or expired media id."""
+        self.calls.append(Call(MEDIA_GET, dict(request.query), None))
+        token = request.query.get("access_token", "")
+        if token in self._expired:
+            return self._error(42001)
+        if token not in self._valid:
+            return self._error(40001)
+        if forced := self._forced(MEDIA_GET):
+            return forced
+        found = self.media.get(request.query.get("media_id", ""))
+        if found is None:
+            return self._error(40007)
+        body, name = found
+        return web.Response(body=body, content_type="image/jpeg",
+                            headers={"Content-disposition": f'attachment; filename="{name}"'})
 
     async def _menu_create(self, request: web.Request) -> web.Response:
         body, error = await self._authorised(request, MENU_CREATE)
