@@ -3,9 +3,9 @@
 Creating a database, migrating it to head and dropping it cost about 2 s of this machine's time
 per test, and a hundred tests on PostgreSQL spent more in that than in what they test. A pooled
 database is migrated once per test process (pytest-xdist: per worker) and emptied between tests
-instead: every table emptied and sequences reset to what the migrations left (their own rows put
-back, ``alembic_version`` kept), and any
-connection a test left open terminated, so each test still starts from a database nobody used.
+instead: every table emptied, the migrations' own rows and sequence values put back as the
+migrations left them (``alembic_version`` kept), and any connection a test left open terminated,
+so each test still starts from a database nobody used.
 Tests about migrations themselves take :func:`empty_database`.
 """
 
