@@ -98,7 +98,8 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 240) -
     raise SystemExit("qibot serve not ready in time")
 
 
-def serve(turns: int, cache_dir: Path, extra_env: dict[str, str]) -> None:
+def serve(turns: int, cache_dir: Path, extra_env: dict[str, str], qibot: Path | None = None,
+          label: str = "this checkout") -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix="qibot-mem-") as tmp:
         data = Path(tmp) / "data"
         if cache_dir.is_dir():
@@ -108,7 +109,7 @@ def serve(turns: int, cache_dir: Path, extra_env: dict[str, str]) -> None:
         env.update({"QIBOT_DATA_DIR": str(data), "QIBOT_PORT": str(port), "QIBOT_LOG_LEVEL": "WARNING",
                     # the bench is one address sending 1,000 messages: no abuse limits
                     "QIBOT_LIMIT_MESSAGES": "", "QIBOT_LIMIT_MESSAGES_PER_IP": "", **extra_env})
-        qibot = Path(sys.executable).with_name("qibot")
+        qibot = qibot or Path(sys.executable).with_name("qibot")
         proc = subprocess.Popen([str(qibot), "serve"], env=env, cwd=tmp)
         try:
             ready = wait_ready(port, proc)
@@ -121,11 +122,12 @@ def serve(turns: int, cache_dir: Path, extra_env: dict[str, str]) -> None:
             proc.wait(timeout=30)
         if (data / "cache").is_dir() and not cache_dir.exists():
             shutil.copytree(data / "cache", cache_dir)  # reused by the next run: no training
-    print(f"qibot serve, SQLite, ready in {ready:.1f} s; {ok}/{turns} turns answered in {elapsed:.1f} s")
+    print(f"{label}: qibot serve, SQLite, ready in {ready:.1f} s; {ok}/{turns} turns answered in {elapsed:.1f} s")
     print(f"{'':<22}{'RSS MB':>9}{'USS MB':>9}{'PSS MB':>9}")
     for label, m in (("after start", at_start), (f"after {turns} turns", after)):
         print(f"{label:<22}{m['rss']:>9.1f}{m['uss']:>9.1f}{m['pss']:>9.1f}")
     print("goal: < 250 MB per worker")
+    return {"start": at_start, "after": after}
 
 
 def breakdown(cache_dir: Path) -> None:
@@ -186,11 +188,21 @@ def main() -> int:
                         help="NLU/knowledge caches, reused between runs (created by the first)")
     parser.add_argument("--breakdown", action="store_true", help="what each part adds, loaded in this process")
     parser.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for the server")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="the qibot executable of another checkout (e.g. main's .venv/bin/qibot), measured "
+                             "first in the same run, so the two figures share the machine's load")
     args = parser.parse_args()
     if args.breakdown:
         breakdown(args.cache_dir)
         return 0
-    serve(args.turns, args.cache_dir, dict(item.split("=", 1) for item in args.env))
+    env = dict(item.split("=", 1) for item in args.env)
+    if args.baseline is not None:
+        before = serve(args.turns, args.cache_dir, env, args.baseline, f"baseline {args.baseline}")
+        now = serve(args.turns, args.cache_dir, env)
+        print(f"{'change (this - baseline)':<22}" + "".join(
+            f"{now['after'][k] - before['after'][k]:>+9.1f}" for k in ("rss", "uss", "pss")), "(after the turns)")
+        return 0
+    serve(args.turns, args.cache_dir, env)
     return 0
 
 
