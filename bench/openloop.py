@@ -110,7 +110,7 @@ async def open_loop(port: int, requests: list[bytes], rate: float, warmup: float
             latency = loop.time() - due
             good = head.startswith(b"HTTP/1.1 200") and b"<Encrypt>" in body[:40]
             idle.append((reader, writer))
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ConnectionError):
             latency, good = loop.time() - due, False
         if counted:
             run.latencies.append(latency)
@@ -191,8 +191,8 @@ def bench_database(database: str, rates: list[float], args: argparse.Namespace, 
             proc, port = webhook.start_server("full", work, args.cache_dir, None, database_url)
             server = psutil.Process(proc.pid)
             try:
-                print(f"{database}: sample answer {webhook.check_one_reply(port, webhook.build_requests(port, 1, first_id))[:40]!r}",
-                      flush=True)
+                sample = webhook.check_one_reply(port, webhook.build_requests(port, 1, first_id))
+                print(f"{database}: sample answer {sample[:40]!r}", flush=True)
                 next_id = first_id + 1
                 for rate in rates:
                     count = int((args.warmup + args.seconds) * rate) + 1
