@@ -259,7 +259,10 @@ def start_server(
         cmd += ["--profile", str(profile.resolve())]
     if database_url:
         cmd += ["--database-url", database_url]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
+    # A session of its own: Linux's autogroup scheduling (on here) shares the CPU fairly between
+    # sessions, so a server in the load generator's session would share one session's slice with
+    # it; on its own it competes as a separately started service does.
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, start_new_session=True)
     deadline = time.monotonic() + 180
     while not port_file.exists() or not port_file.read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -267,6 +270,61 @@ def start_server(
             raise SystemExit(f"the {target} server did not start")
         time.sleep(0.1)
     return proc, int(port_file.read_text())
+
+
+def start_qibot_serve(work: Path, cache_dir: Path, database_url: str, workers: int
+                      ) -> tuple[subprocess.Popen[bytes], int, list[psutil.Process]]:
+    """The real ``qibot serve --workers N`` (PostgreSQL and Redis when N > 1: a deployment's
+    shape), with the bench's WeChat account; the schema migrated first as the one-shot migrate
+    does. Returns the parent, the port, and every process that serves (the workers and the
+    parent) once all workers listen."""
+    import shutil
+    import urllib.request
+
+    data = work / "qibot-data"
+    if cache_dir.is_dir() and not (data / "cache").exists():
+        shutil.copytree(cache_dir, data / "cache")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QIBOT_")}
+    env.update({
+        "QIBOT_DATA_DIR": str(data), "QIBOT_PORT": str(port), "QIBOT_LOG_LEVEL": "WARNING",
+        "QIBOT_DATABASE_URL": database_url, "QIBOT_WECHAT_TOKEN": TOKEN, "QIBOT_WECHAT_AES_KEY": AES_KEY,
+        "QIBOT_WECHAT_APP_ID": APP_ID, "QIBOT_WECHAT_APP_SECRET": "bench-secret",
+        "QIBOT_WECHAT_API_BASE_URL": "http://127.0.0.1:9",
+        "QIBOT_REDIS_URL": REDIS_URL if workers > 1 else "",
+        "QIBOT_REDIS_PREFIX": f"qibot-bench-{os.getpid()}-{port}",
+    })
+    qibot = Path(sys.executable).with_name("qibot")
+    subprocess.run([str(qibot), "db", "upgrade"], env=env, cwd=work, check=True, capture_output=True)
+    proc = subprocess.Popen([str(qibot), "serve", "--workers", str(workers)], env=env, cwd=work,
+                            start_new_session=True)  # as start_server; the workers have sessions of their own
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 240
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("qibot serve did not start")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+                ready = response.status == 200
+        except OSError:
+            ready = False
+        children = parent.children() if workers > 1 else [parent]
+        if ready and len(children) >= workers and all(_listens(child, port) for child in children):
+            break
+        time.sleep(0.2)
+    return proc, port, ([parent, *children] if workers > 1 else [parent])
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _listens(process: psutil.Process, port: int) -> bool:
+    try:
+        return any(c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                   for c in process.net_connections(kind="tcp"))
+    except psutil.Error:
+        return False
 
 
 def scrape_stages(port: int) -> dict[str, float]:
@@ -335,6 +393,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="run the full app as this many processes sharing the port (SO_REUSEPORT); the floor "
                              "stays one process")
+    parser.add_argument("--qibot-serve", action="store_true",
+                        help="run the full app as the real `qibot serve --workers N` (forked workers; PostgreSQL "
+                             "and Redis when N > 1) instead of the bench's own server processes")
     parser.add_argument("--compare-blas", action="store_true",
                         help="also run the full app with one BLAS thread per CPU (before bot/runtime.py limited it)")
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
@@ -381,11 +442,16 @@ def main() -> int:
             workers = args.workers if full else 1
             (work / target).mkdir()
             shared_port = _free_port() if workers > 1 else 0
-            for worker in range(workers):  # one after the other: the first applies the migrations
-                proc, port = start_server(serve_as, work / target, args.cache_dir, args.profile if full else None,
-                                          args.database_url if full else "", shared_port, worker, env)
+            if full and args.qibot_serve:
+                proc, port, servers = start_qibot_serve(work / target, args.cache_dir, args.database_url, workers)
                 procs.append(proc)
-            servers = [psutil.Process(proc.pid) for proc in procs]
+            else:
+                for worker in range(workers):  # one after the other: the first applies the migrations
+                    proc, port = start_server(serve_as, work / target, args.cache_dir,
+                                              args.profile if full else None, args.database_url if full else "",
+                                              shared_port, worker, env)
+                    procs.append(proc)
+                servers = [psutil.Process(proc.pid) for proc in procs]
             try:
                 if full:
                     probe = build_requests(port, 1, next_id)

@@ -27,9 +27,11 @@ from bot.channels import edge, registry
 from bot.channels.base import ChannelDeps
 from bot.config import Settings
 from bot.console import setup_console
+from bot.dialogue.engine import NluPort
 from bot.jobs import run_jobs_forever
 from bot.privacy import REQUEST_ID, install_client_error_filter
 from bot.runtime import Runtime
+from bot.services.knowledge import KnowledgeService
 from bot.services.limits import client_address, parse_networks
 from bot.storage import db
 from bot.storage.models import Outbox
@@ -186,11 +188,13 @@ def metrics_handler(settings: Settings) -> Handler:
     return handle
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
+def create_app(settings: Settings, runtime: Runtime | None = None, *,
+               preloaded: tuple[NluPort, KnowledgeService] | None = None) -> web.Application:
     """Build the application. With ``runtime`` given (tests, another "worker" on the same
     runtime), the caller owns its lifetime, and the channels mounted here register their
     notifiers with its dispatcher while the app runs; otherwise the app starts and closes its own
-    runtime, which registers them."""
+    runtime, which registers them. ``preloaded``: an NLU and a knowledge base already loaded
+    (a worker forked by ``qibot serve --workers N`` shares its parent's), used by that runtime."""
     app = web.Application(middlewares=[observe, edge.bounded_paths, error_middleware],
                           client_max_size=settings.max_body_bytes)
     app.on_response_prepare.append(edge.security_headers(settings.public_url))
@@ -211,7 +215,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
                         runtime.dispatcher.register(notifier)
                 yield
             return
-        own = await Runtime.start(settings, channels=channels)
+        nlu, knowledge = preloaded if preloaded is not None else (None, None)
+        own = await Runtime.start(settings, channels=channels, nlu=nlu, knowledge=knowledge)
         await own.events.start()
         app[RUNTIME] = own
         app[CHANNEL_DEPS] = own.channel_deps()

@@ -125,11 +125,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if workers > 1:
             from bot.supervise import supervise
 
-            return supervise(_serve_argv(args, settings), workers, pid_file, _CHILD)
+            preloaded = _preload(settings)
+            return supervise(_serve_argv(args, settings), workers, pid_file, _CHILD,
+                             fork_worker=lambda: _guarded(args, lambda: _serve_one(settings, None, reuse_port=True,
+                                                                                   preloaded=preloaded)))
         return _serve_one(settings, None if child else pid_file, reuse_port=child)
     finally:
         if lock is not None:
             lock.close()
+
+
+#: Texts parsed and searched once before the workers are forked: they page in the lazily read
+#: parts (jieba's dictionary is read by first character, the knowledge analysers' caches), so
+#: the workers share those pages too instead of each reading its own.
+_WARM_TEXTS = ("电子秤要不要强制检定", "CCC认证怎么办理", "商标注册流程是什么", "检测报告多久能出", "你好",
+               "实验室资质认定CMA怎么申请", "企业标准自我声明公开怎么做", "知识产权贯标有补贴吗")
+
+
+def _preload(settings: Settings) -> tuple[Any, Any]:
+    """What ``serve --workers N`` loads once in the parent and shares with the forked workers:
+    every module a worker imports, the NLU and the knowledge base. Nothing here opens a database,
+    an event loop or a socket (the workers open their own). ``gc.freeze()`` moves these objects
+    out of the collector's generations, so a worker's collections do not write to (and thereby
+    copy) the pages that hold them.
+
+    The parent uses one OpenMP and one BLAS thread: GNU OpenMP's thread pool does not survive
+    ``fork`` (a worker would hang in its first parallel region), and one thread per worker is
+    what a worker runs with anyway (``bot.runtime.limit_blas_threads``). An operator's
+    ``OMP_NUM_THREADS`` wins, as for BLAS."""
+    import gc
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from bot.runtime import limit_blas_threads
+
+    limit_blas_threads()
+    import bot.app  # noqa: F401  (every module a worker imports: shared pages)
+    from bot.services.knowledge import KnowledgeService
+    from intents.classifier import Nlu
+
+    nlu = Nlu.load(settings.cache_dir)
+    knowledge = KnowledgeService(settings.kb_dir, settings.cache_dir)
+    for text in _WARM_TEXTS:
+        nlu.parse(text)
+        knowledge.search(text)
+    gc.collect()
+    gc.freeze()
+    return nlu, knowledge
 
 
 def _serve_argv(args: argparse.Namespace, settings: Settings) -> list[str]:
@@ -148,7 +189,8 @@ def _remove_pid(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _serve_one(settings: Settings, pid_file: Path | None, reuse_port: bool = False) -> int:
+def _serve_one(settings: Settings, pid_file: Path | None, reuse_port: bool = False,
+               preloaded: tuple[Any, Any] | None = None) -> int:
     """One server process. SIGTERM (or Ctrl-C) stops it gracefully: the listening socket closes
     first, then WebSocket turns in flight answer and their pages are told to reconnect, HTTP
     requests in flight finish (up to ``SHUTDOWN_TIMEOUT``), deliveries in flight finish or give
@@ -158,7 +200,7 @@ def _serve_one(settings: Settings, pid_file: Path | None, reuse_port: bool = Fal
     from bot import metrics
     from bot.app import RUNTIME, create_app
 
-    app = create_app(settings)
+    app = create_app(settings, preloaded=preloaded)
 
     async def on_startup(app: web.Application) -> None:
         if pid_file is not None:
@@ -643,8 +685,14 @@ def main(argv: list[str] | None = None) -> int:
         from bot.privacy import configure_logging
 
         configure_logging("WARNING")  # masked like the service's: no tool prints a phone number
+    return _guarded(args, lambda: int(args.func(args) or 0))
+
+
+def _guarded(args: argparse.Namespace, command: Callable[[], int]) -> int:
+    """Run a command (or a forked ``serve`` worker) with the CLI's error handling: a
+    configuration error or an unreachable database is one line, not a traceback."""
     try:
-        code = int(args.func(args) or 0)
+        code = command()
         sys.stdout.flush()  # a closed pipe shows here, not as "Exception ignored" at exit
         return code
     except ConfigError as exc:

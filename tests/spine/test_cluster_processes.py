@@ -8,7 +8,9 @@ SIGKILL in a burst of messages loses none and opens no case twice."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -203,10 +205,26 @@ async def test_serve_workers_n_shares_one_port_and_stops_gracefully(
         assert first != second  # two processes (each names its pid)
         pid_file = Path(cluster_env["QIBOT_DATA_DIR"]) / f"qibot.{port}.pid"
         assert pid_file.read_text() == str(server.pid)  # the parent: `qibot kb reload` signals it
+        base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
             for _ in range(6):
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as ready:
+                async with http.get(f"{base}/readyz") as ready:
                     assert ready.status == 200
+        # The workers are forked from a parent that loaded the NLU and the knowledge base: they
+        # answer with them (each its own connection, so the kernel spreads them over both).
+        for _ in range(4):
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+                page = await arrive(http, base)
+                assert any("检定" in reply for reply in await page.say(base, "电子秤要不要强制检定"))
+        # A worker killed outright is forked again from the loaded parent and serves at once.
+        victim = int(re.search(r"pid (\d+)", first).group(1))  # type: ignore[union-attr]
+        os.kill(victim, signal.SIGKILL)
+        server.wait_for("starting it again")
+        third = server.wait_for("serving on", count=3, timeout=30)
+        assert str(victim) not in third
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            page = await arrive(http, base)
+            assert any("检定" in reply for reply in await page.say(base, "电子秤要不要强制检定"))
     finally:
         code = server.stop()
     assert code == 0, server.text()
