@@ -95,3 +95,31 @@ async def test_a_follow_up_is_worked_with_its_form(page: Any, served: tuple[str,
     assert "已电话回访，企业反映受理慢" in await page.locator("ol.steps").inner_text()
     assert await page.evaluate(NO_OVERFLOW)
     await page.screenshot(path=str(_shots() / f"followup-{screen}.png"), full_page=True)
+
+
+ROW_LAYOUT = """() => [...document.querySelectorAll('table.cards tr')].filter(r => r.querySelector('td')).map(r => {
+  const cells = [...r.querySelectorAll('td')].filter(c => c.offsetParent !== null);
+  const tops = new Set(cells.map(c => c.getBoundingClientRect().top));
+  return {first: cells[0].getBoundingClientRect().width, tops: tops.size};
+})"""
+
+
+@pytest.mark.parametrize("path", ["/console/manage/commissioners", "/console/manage/library"])
+async def test_the_libraries_read_as_cards_on_a_phone_and_as_a_table_on_a_desktop(
+    page: Any, served: tuple[str, Fixture], screen: str, path: str
+) -> None:
+    """Seven columns on a 390-pixel screen were a few characters wide each (a name broken over
+    four lines): on a phone each person or institution is a card of labelled lines."""
+    base, _ = served
+    await page.goto(base + path)
+    rows = await page.evaluate(ROW_LAYOUT)
+    assert rows, "the library lists nobody"
+    width = await page.evaluate("() => window.innerWidth")
+    if screen == "phone":
+        assert all(row["first"] > width * 0.6 and row["tops"] > 1 for row in rows)  # one line per field
+        label = "() => getComputedStyle(document.querySelector('table.cards td[data-label]'), '::before').content"
+        assert await page.evaluate(label) == '"领域："'  # each line says what it is
+    else:
+        assert all(row["tops"] == 1 for row in rows)  # every field of a row on one line: a table
+    assert await page.evaluate(NO_OVERFLOW)
+    await page.screenshot(path=str(_shots() / f"library{path.rsplit('/', 1)[1]}-{screen}.png"), full_page=True)
