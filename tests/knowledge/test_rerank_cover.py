@@ -71,3 +71,43 @@ def test_reranking_keeps_each_candidate_with_its_own_probability(dense_kb: Knowl
     logits = plain.logits(ranked.features)
     assert np.allclose(logits, ranked.logits)
     assert len(set(ranked.indices[: rerank.TOP].tolist())) == min(rerank.TOP, len(ranked.indices))
+
+
+# Next to an entry but not answered by it: a detail or a scheme the neighbouring entry does not
+# state. Written for this test (not in coverage_gaps.yaml, which the fit reads).
+NEAR_NEIGHBOURS = (
+    "绿色食品标志怎么申请使用",
+    "无公害农产品认证现在还办吗",
+    "我们是做饮料的，想做FSSC 22000",
+    "GAP良好农业规范认证适合什么企业",
+    "电子秤的检定证书弄丢了能补一份吗",
+    "计量器具维修许可证现在还要办吗",
+    "检定员上门检定要收交通费吗",
+    "CMA证书上的地址和我们实际实验室地址不一样可以吗",
+    "送检样品在快递路上摔坏了谁负责",
+    "检测机构能出司法鉴定意见吗",
+    "专利权人公司名称变了，专利要交费变更吗",
+    "商标许可使用费一般怎么收",
+    "专利被宣告无效了，之前收的许可费要退吗",
+    "团体标准可以收费卖给会员吗",
+    "企业标准里能直接引用团体标准吗",
+    "标准的附录怎么区分规范性和资料性",
+    "QC小组成果发表赛怎么报名",
+    "六西格玛黑带证书去哪考",
+    "质量奖今年没评上，明年还能再报吗",
+    "老字号认定以后每年要复核吗",
+    "区域公用品牌的授权使用费怎么定",
+    "品牌价值评价的报告可以拿去银行贷款吗",
+    "体系认证审核员能不能兼职做咨询",
+    "认证证书的英文版怎么申请",
+    "出口欧盟的玩具说明书要翻译成几种语言",
+    "专利年费发票丢了能补开吗",
+    "綠色食品標誌要怎麼申請",
+    "Can our QC circle join a national competition?",
+)
+
+
+def test_questions_next_to_an_entry_rarely_get_it_as_a_direct_answer(dense_kb: KnowledgeBase) -> None:
+    """At most 2 of 28 (7 %); the shipped models answer 1 when this was written."""
+    answered = [q for q in NEAR_NEIGHBOURS if dense_kb.search(q).outcome == "answer"]
+    assert len(answered) <= 2, answered
