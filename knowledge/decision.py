@@ -29,10 +29,13 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from knowledge import rerank
+from knowledge.rerank import Reranker
 
 DECISION_FILE = Path(__file__).parent / "data" / "decision.npz"
 STAGES = ("lexical", "lexical_alone", "dense")
@@ -41,6 +44,9 @@ QUERY_FEATURES = (
     "p1", "p2", "p_none", "logit_margin", "unknown", "length", "terms", "candidates",
     "latin", "p1_x_length", "margin_x_length", "p1_x_latin",
 )
+# How sure the re-ranker (``knowledge.rerank``) is of its first, and whether it moved another
+# candidate first; zeros when no re-ranker ran.
+RERANK_FEATURES = ("rr_p1", "rr_margin", "rr_moved")
 AGREE = ("bm25", "chars", "fuzzy", "dense", "dense_answer")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -49,6 +55,7 @@ def feature_names(match_features: tuple[str, ...]) -> tuple[str, ...]:
     """Names of the decision features for a ranking with the given match features."""
     return (
         *QUERY_FEATURES,
+        *RERANK_FEATURES,
         *(f"top_{f}" for f in match_features),
         *(f"margin_{f}" for f in match_features),
         *(f"agree_{f}" for f in AGREE if f in match_features),
@@ -63,8 +70,10 @@ def features(
     text: str,
     n_terms: int,
     match_features: tuple[str, ...],
+    rerank: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> np.ndarray:
-    """The decision features of one ranked query (candidates best first, ``text`` analysed)."""
+    """The decision features of one ranked query (candidates best first, ``text`` analysed;
+    ``rerank``: the re-ranker's confidence, margin and whether it changed the first)."""
     n = len(logits)
     d = len(match_features)
     p1 = float(probabilities[0]) if n else 0.0
@@ -75,7 +84,7 @@ def features(
     latin = 0.0 if _CJK.search(text) else 1.0
     head = [
         p1, p2, p_none, margin, unknown, length, math.log1p(n_terms), math.log1p(n),
-        latin, p1 * length, margin * length, p1 * latin,
+        latin, p1 * length, margin * length, p1 * latin, *rerank,
     ]
     agree_cols = [match_features.index(f) for f in AGREE if f in match_features]
     if n == 0:
@@ -108,15 +117,34 @@ class Decision:
 
     stages: dict[str, StageModel]
     key: str
+    # Per stage: the re-ranker of its first candidates, and the coverage model (P(the KB has an
+    # entry for the question), with ``answer`` the P it needs before anything is answered outright).
+    rerankers: dict[str, Reranker] = field(default_factory=dict)
+    covers: dict[str, StageModel] = field(default_factory=dict)
 
     def get(self, stage: str, match_features: tuple[str, ...]) -> StageModel | None:
         """The stage's model when it was fitted for these match features, else None."""
         model = self.stages.get(stage)
         return model if model is not None and model.names == feature_names(match_features) else None
 
+    def cover(self, stage: str, match_features: tuple[str, ...]) -> StageModel | None:
+        """The stage's coverage model when it was fitted for these match features, else None."""
+        model = self.covers.get(stage)
+        return model if model is not None and model.names == feature_names(match_features) else None
+
+    def reranker(self, stage: str, match_features: tuple[str, ...]) -> Reranker | None:
+        """The stage's re-ranker when it was fitted for these match features, else None."""
+        model = self.rerankers.get(stage)
+        return model if model is not None and model.names == rerank.feature_names(match_features) else None
+
     def save(self, path: Path | str = DECISION_FILE) -> None:
         arrays: dict[str, np.ndarray] = {"key": np.asarray(self.key)}
-        for name, m in self.stages.items():
+        for name, r in self.rerankers.items():
+            arrays[f"rerank.{name}.names"] = np.asarray(r.names)
+            arrays[f"rerank.{name}.scale"] = r.scale
+            arrays[f"rerank.{name}.coef"] = r.coef
+        models = {**self.stages, **{f"cover.{k}": v for k, v in self.covers.items()}}
+        for name, m in models.items():
             arrays[f"{name}.names"] = np.asarray(m.names)
             arrays[f"{name}.mean"] = m.mean
             arrays[f"{name}.scale"] = m.scale
@@ -133,8 +161,9 @@ class Decision:
         if not file.exists():
             return None
         with np.load(file, allow_pickle=False) as data:
-            stages = {
-                name: StageModel(
+
+            def stage(name: str) -> StageModel:
+                return StageModel(
                     names=tuple(str(x) for x in data[f"{name}.names"]),
                     mean=np.asarray(data[f"{name}.mean"], dtype=np.float64),
                     scale=np.asarray(data[f"{name}.scale"], dtype=np.float64),
@@ -142,10 +171,19 @@ class Decision:
                     intercept=float(data[f"{name}.intercept"]),
                     answer=float(data[f"{name}.answer"]),
                 )
+
+            stages = {name: stage(name) for name in STAGES if f"{name}.coef" in data}
+            covers = {name: stage(f"cover.{name}") for name in STAGES if f"cover.{name}.coef" in data}
+            rerankers = {
+                name: Reranker(
+                    names=tuple(str(x) for x in data[f"rerank.{name}.names"]),
+                    scale=np.asarray(data[f"rerank.{name}.scale"], dtype=np.float64),
+                    coef=np.asarray(data[f"rerank.{name}.coef"], dtype=np.float64),
+                )
                 for name in STAGES
-                if f"{name}.coef" in data
+                if f"rerank.{name}.coef" in data
             }
-            return cls(stages, str(data["key"]))
+            return cls(stages, str(data["key"]), rerankers, covers)
 
 
 def key_files() -> list[Path]:
@@ -153,7 +191,7 @@ def key_files() -> list[Path]:
     and the code that computes the match and decision features."""
     here = Path(__file__).parent
     files = [here / "data" / "calibration.json", here / "data" / "calibration_dense.json"]
-    return [*files, here / "decision.py", here / "features.py"]
+    return [*files, here / "decision.py", here / "features.py", here / "rerank.py"]
 
 
 def current_key() -> str:

@@ -35,6 +35,7 @@ from intents.cache import SignedStore
 from intents.normalize import normalize
 from intents.vectors import Embedder, VectorStore
 from knowledge import features as featmod
+from knowledge import rerank as rerankmod
 from knowledge.analysis import MAX_QUERY_CHARS, Analyzed, Analyzer, raw_terms
 from knowledge.bm25 import Bm25Index, Bm25Params
 from knowledge.calibration import DENSE_CALIBRATION_FILE, DENSE_FEATURES, Calibration
@@ -101,6 +102,10 @@ class Ranked:
     # outright; None without a decision model (the softmax's P(top) and threshold decide)
     p_right: float | None = None
     answer_at: float | None = None
+    # P(the KB has an entry for the question at all) by the coverage model, and the P it needs
+    # before anything is answered outright; None without a coverage model
+    p_covered: float | None = None
+    covered_at: float | None = None
 
     @property
     def confidence(self) -> float:
@@ -366,16 +371,63 @@ class KnowledgeBase:
         return self._judged(ranked, self.dense_calibration, "dense")
 
     def _judged(self, ranked: Ranked, cal: Calibration, stage: str) -> Ranked:
-        """The ranking with the decision model's P(top is right), when there is a model for it."""
+        """The ranking re-ordered by the stage's re-ranker, with the decision model's P(top is
+        right) and the coverage model's P(the KB covers the question), when there are models."""
         model = self.decision.get(stage, cal.features) if self.decision else None
-        if model is None or not len(ranked.indices):
+        if model is None or self.decision is None or not len(ranked.indices):
             return ranked
         a = ranked.analyzed
+        text = a.text if a is not None else ""
+        reranker = self.decision.reranker(stage, cal.features)
+        confidence = (0.0, 0.0, 0.0)
+        if reranker is not None:
+            ranked, confidence = self._reranked(ranked, reranker, text, cal.features)
         x = decision_features(
             ranked.features, ranked.logits, ranked.probabilities, ranked.unknown,
-            a.text if a is not None else "", len(a.terms) if a is not None else 0, cal.features,
+            text, len(a.terms) if a is not None else 0, cal.features, confidence,
         )
-        return dataclasses.replace(ranked, p_right=model.probability(x), answer_at=model.answer)
+        cover = self.decision.cover(stage, cal.features)
+        return dataclasses.replace(
+            ranked,
+            p_right=model.probability(x),
+            answer_at=model.answer,
+            p_covered=cover.probability(x) if cover is not None else None,
+            covered_at=cover.answer if cover is not None else None,
+        )
+
+    def rerank_inputs(self, indices: Iterable[int] | np.ndarray) -> tuple[list[list[str]], list[str], list[str]]:
+        """Per candidate entry: its phrasing texts as indexed, its answer and its title (the
+        re-ranker's view of an entry)."""
+        offsets, texts = self._phrasings.offsets, self._phrasings.texts
+        phrasings = [texts[int(offsets[i]) : int(offsets[i + 1])] for i in indices]
+        answers = [self._entries[int(i)].answer for i in indices]
+        return phrasings, answers, [p[0] if p else "" for p in phrasings]
+
+    def _reranked(
+        self, ranked: Ranked, reranker: rerankmod.Reranker, text: str, match_features: tuple[str, ...]
+    ) -> tuple[Ranked, tuple[float, float, float]]:
+        """The first ``rerank.TOP`` candidates re-ordered (each keeps its own probability and
+        features), and the re-ranker's confidence for the decision model."""
+        n = min(rerankmod.TOP, len(ranked.indices))
+        head = ranked.indices[:n]
+        phrasings, answers, titles = self.rerank_inputs(head)
+        x = rerankmod.candidate_features(
+            text, ranked.features[:n], ranked.logits[:n], phrasings, answers, titles, match_features
+        )
+        scores = reranker.scores(x)
+        order = np.argsort(-scores, kind="stable")
+        p1, margin = reranker.confidence(scores)
+        confidence = (p1, margin, float(order[0] != 0))
+        if order[0] == 0 and (order == np.arange(n)).all():
+            return ranked, confidence
+        full = np.concatenate((order, np.arange(n, len(ranked.indices))))
+        return dataclasses.replace(
+            ranked,
+            indices=ranked.indices[full],
+            logits=ranked.logits[full],
+            probabilities=ranked.probabilities[full],
+            features=ranked.features[full],
+        ), confidence
 
     def _features(self, query: featmod.Query, indices: np.ndarray, words: np.ndarray, chars: np.ndarray) -> np.ndarray:
         return featmod.compute(
@@ -442,6 +494,8 @@ def answers(ranked: Ranked, cal: Calibration) -> bool:
     was judged by one, else by the softmax's P(top) against the calibration's threshold."""
     if not len(ranked.indices):
         return False
+    if ranked.p_covered is not None and ranked.covered_at is not None and ranked.p_covered < ranked.covered_at:
+        return False  # most likely a topic the KB lacks: never a direct answer (choices at most)
     if ranked.p_right is not None and ranked.answer_at is not None:
         return ranked.p_right >= ranked.answer_at
     return ranked.confidence >= cal.answer
