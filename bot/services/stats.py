@@ -133,8 +133,12 @@ def _case_scope(where: StatsFilter) -> list[ColumnElement[bool]]:
     if where.district:
         clauses.append(ServiceCase.district == where.district)
     if where.site_id:
-        handler = func.coalesce(ServiceCase.owner_id, ServiceCase.assignee_id)
-        clauses.append(handler.in_(select(Commissioner.id).where(Commissioner.site_id == where.site_id)))
+        # The handler is coalesce(owner, assignee), written out: PostgreSQL has statistics on
+        # the two columns but not on the expression, and on it guessed a site's cases so few that
+        # it read a month's ratings through every case of the site (20 ms instead of 3).
+        people = select(Commissioner.id).where(Commissioner.site_id == where.site_id)
+        clauses.append(or_(ServiceCase.owner_id.in_(people),
+                           and_(ServiceCase.owner_id.is_(None), ServiceCase.assignee_id.in_(people))))
     return clauses
 
 
