@@ -4,6 +4,7 @@ machine has one (tests that need it skip with the reason otherwise)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.helpers import postgres
 from tests.helpers.chat import Chat
 from tests.helpers.clock import Clock
 from tests.helpers.runtime import premigrate
+from tests.helpers.services import REDIS_URL, require_redis
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -84,6 +86,22 @@ def postgres_url() -> Iterator[str]:
     name = postgres.migrated_database()
     yield postgres.url_of(name)
     postgres.give_back(name)
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own on the machine's Redis (skips, or fails in CI, without
+    Redis); its keys are deleted afterwards."""
+    from redis.asyncio import Redis
+
+    await require_redis()
+    prefix = f"qibot-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = Redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
 
 
 @pytest.fixture

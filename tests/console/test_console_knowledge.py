@@ -10,14 +10,13 @@ import asyncio
 import dataclasses
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from html import unescape
 from typing import Any
 
 import pytest
 from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient, TestServer
-from redis.asyncio import Redis
 from sqlalchemy import select
 
 from bot.app import create_app
@@ -33,7 +32,7 @@ from knowledge.overlay import form_from_entry
 from tests.helpers.chat import Chat
 from tests.helpers.clock import Clock
 from tests.helpers.console import PASSWORD, csrf_of, form_token, sign_in
-from tests.helpers.services import REDIS_URL, require_redis
+from tests.helpers.services import REDIS_URL
 
 Client = Any
 ENTRY = "branding.china-brand-day"
@@ -270,18 +269,6 @@ async def _until_answered(runtime: Runtime, within: float) -> float:
             return loop.time() - started
         await asyncio.sleep(0.02)
     raise AssertionError(f"the second worker did not pick up the edit within {within} s")
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    await require_redis()
-    prefix = f"qibot-test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    client = Redis.from_url(REDIS_URL)
-    keys = [key async for key in client.scan_iter(f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 async def test_a_second_worker_on_postgresql_serves_the_edit_at_once_by_the_redis_event(

@@ -11,37 +11,23 @@ import asyncio
 import os
 import re
 import signal
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from bot.storage import db
 from bot.storage.models import MessageLog, ServiceCase
 from tests.helpers.cli import run
 from tests.helpers.processes import Process, environment, free_port
-from tests.helpers.services import REDIS_URL, require_redis
+from tests.helpers.services import REDIS_URL
 
 COOKIE = "qibot_session"
 INTAKE = ["我要办理 电子秤需要检定", "厦门示例超市有限公司", "91110000802100433B", "林店长", "13812345678", "湖里", "2",
           "确认"]
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    await require_redis()
-    prefix = f"qibot-test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    client = Redis.from_url(REDIS_URL)
-    keys = [key async for key in client.scan_iter(f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 @pytest.fixture
