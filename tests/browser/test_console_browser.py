@@ -34,7 +34,7 @@ from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Enterprise, Outbox
 from intents.classifier import Nlu
-from tests.channels.wechat.wechat_helpers import AES_KEY, TOKEN, WeChatServers
+from tests.channels.wechat.wechat_helpers import WeChatServers, wechat_environ
 from tests.helpers.browser import SCREENS, Site, chromium, expect, free_port, say
 from tests.helpers.clock import Clock
 from tests.helpers.console import PASSWORD, add_accounts
@@ -53,11 +53,8 @@ async def wechat_site(tmp_path: Path, nlu: Nlu, knowledge: KnowledgeService) -> 
     fake = FakeWeChat()
     api = TestServer(fake.app(), host="127.0.0.1")
     await api.start_server()
-    environ = {"QIBOT_WECHAT_TOKEN": TOKEN, "QIBOT_WECHAT_APP_ID": fake.app_id,
-               "QIBOT_WECHAT_APP_SECRET": fake.app_secret, "QIBOT_WECHAT_AES_KEY": AES_KEY,
-               "QIBOT_WECHAT_API_BASE_URL": str(api.make_url("")).rstrip("/")}
     try:
-        async for running in _site(tmp_path, nlu, knowledge, environ):
+        async for running in _site(tmp_path, nlu, knowledge, wechat_environ(fake, str(api.make_url("")))):
             yield running, fake
     finally:
         await api.close()

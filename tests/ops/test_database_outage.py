@@ -25,7 +25,7 @@ from bot.config import Settings, load_settings
 from bot.runtime import Runtime
 from bot.services.knowledge import KnowledgeService
 from intents.classifier import Nlu
-from tests.channels.wechat.wechat_helpers import AES_KEY, TOKEN, WeChatServers, message_xml
+from tests.channels.wechat.wechat_helpers import WeChatServers, message_xml, wechat_environ
 from tests.helpers.fakes.wechat_server import FakeWeChat
 from tests.helpers.proxy import TcpProxy
 
@@ -52,11 +52,7 @@ def pg_settings(tmp_path: Path, postgres_url: str, proxy: TcpProxy,
     return load_settings(environ={
         "QIBOT_DATA_DIR": str(tmp_path / "data"),
         "QIBOT_DATABASE_URL": proxy.url_for(postgres_url),
-        "QIBOT_WECHAT_TOKEN": TOKEN,
-        "QIBOT_WECHAT_APP_ID": fake.app_id,
-        "QIBOT_WECHAT_APP_SECRET": fake.app_secret,
-        "QIBOT_WECHAT_AES_KEY": AES_KEY,
-        "QIBOT_WECHAT_API_BASE_URL": str(server.make_url("")).rstrip("/"),
+        **wechat_environ(fake, str(server.make_url(""))),
     })
 
 

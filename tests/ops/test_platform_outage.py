@@ -23,7 +23,7 @@ from bot.services import identities, outbox
 from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from intents.classifier import Nlu
-from tests.channels.wechat.wechat_helpers import AES_KEY, TOKEN
+from tests.channels.wechat.wechat_helpers import wechat_environ
 from tests.helpers.cases import outbox_row
 from tests.helpers.clock import Clock
 from tests.helpers.fakes.wechat_server import FakeWeChat
@@ -47,11 +47,7 @@ async def runtime(tmp_path: Path, database_url: str, platform: tuple[FakeWeChat,
     settings = load_settings(environ={
         "QIBOT_DATA_DIR": str(tmp_path / "data"),
         "QIBOT_DATABASE_URL": database_url,
-        "QIBOT_WECHAT_TOKEN": TOKEN,
-        "QIBOT_WECHAT_APP_ID": fake.app_id,
-        "QIBOT_WECHAT_APP_SECRET": fake.app_secret,
-        "QIBOT_WECHAT_AES_KEY": AES_KEY,
-        "QIBOT_WECHAT_API_BASE_URL": f"http://127.0.0.1:{proxy.port}",
+        **wechat_environ(fake, f"http://127.0.0.1:{proxy.port}"),
         "QIBOT_OUTBOX_TIMEOUT": "2",
     })
     rt = await start_runtime(settings, nlu, knowledge, clock)

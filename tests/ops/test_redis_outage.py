@@ -23,7 +23,7 @@ from bot.config import Settings, load_settings
 from bot.runtime import Runtime
 from bot.services.knowledge import KnowledgeService
 from intents.classifier import Nlu
-from tests.channels.wechat.wechat_helpers import AES_KEY, TOKEN, WeChatServers, message_xml, signed
+from tests.channels.wechat.wechat_helpers import TOKEN, WeChatServers, message_xml, signed, wechat_environ
 from tests.helpers.fakes.wechat_server import FakeWeChat
 from tests.helpers.proxy import TcpProxy
 from tests.helpers.services import REDIS_URL, require_redis
@@ -50,12 +50,8 @@ async def client(aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path, proxy
         "QIBOT_REDIS_URL": proxy.url_for(REDIS_URL),
         "QIBOT_REDIS_PREFIX": f"qibot-test-{uuid.uuid4().hex[:10]}",
         "QIBOT_LIMIT_MESSAGES": "6/minute",
-        "QIBOT_WECHAT_TOKEN": TOKEN,
+        **wechat_environ(fake, str(server.make_url(""))),
         "QIBOT_WECHAT_MODE": "compatible",
-        "QIBOT_WECHAT_APP_ID": fake.app_id,
-        "QIBOT_WECHAT_APP_SECRET": fake.app_secret,
-        "QIBOT_WECHAT_AES_KEY": AES_KEY,
-        "QIBOT_WECHAT_API_BASE_URL": str(server.make_url("")).rstrip("/"),
     })
     runtime = await Runtime.start(settings, nlu=nlu, knowledge=knowledge)
     try:

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.config import Settings, load_settings
 from bot.runtime import Runtime
-from tests.channels.wechat.wechat_helpers import AES_KEY, TOKEN, WeChatServers
+from tests.channels.wechat.wechat_helpers import WeChatServers, wechat_environ
 from tests.helpers.fakes.wechat_server import FakeWeChat
 
 
@@ -34,11 +34,7 @@ def settings(tmp_path: Path, fake_server: TestServer, fake: FakeWeChat) -> Setti
     return load_settings(
         environ={
             "QIBOT_DATA_DIR": str(tmp_path / "data"),
-            "QIBOT_WECHAT_TOKEN": TOKEN,
-            "QIBOT_WECHAT_APP_ID": fake.app_id,
-            "QIBOT_WECHAT_APP_SECRET": fake.app_secret,
-            "QIBOT_WECHAT_AES_KEY": AES_KEY,
-            "QIBOT_WECHAT_API_BASE_URL": str(fake_server.make_url("")).rstrip("/"),
+            **wechat_environ(fake, str(fake_server.make_url(""))),
         }
     )
 

@@ -21,10 +21,19 @@ from bot.messages import Reply
 from bot.runtime import Runtime
 from handlers.base import Match, Outcome, TurnContext
 from handlers.registry import HandlerRegistry
+from tests.helpers.fakes.wechat_server import FakeWeChat
 
 TOKEN = "qibotTestToken1"
 AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")  # 43 letters and digits
 ACCOUNT = "gh_0123456789ab"
+
+
+def wechat_environ(fake: FakeWeChat, api_url: str) -> dict[str, str]:
+    """The settings that turn the WeChat channel on (safe mode unless changed) against the fake
+    API server at ``api_url`` (never api.weixin.qq.com)."""
+    return {"QIBOT_WECHAT_TOKEN": TOKEN, "QIBOT_WECHAT_APP_ID": fake.app_id,
+            "QIBOT_WECHAT_APP_SECRET": fake.app_secret, "QIBOT_WECHAT_AES_KEY": AES_KEY,
+            "QIBOT_WECHAT_API_BASE_URL": api_url.rstrip("/")}
 
 
 def cdata(text: str) -> str:
