@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
+
+from intents import yamlfile
 
 NOTIFICATIONS_FILE = Path(__file__).parent / "data" / "notifications.yaml"
 
@@ -42,7 +43,7 @@ class Texts:
 
 @functools.lru_cache(maxsize=16)
 def _compiled(path: Path, mtime_ns: int, size: int) -> Texts:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yamlfile.read(path)
     for key, variants in data.items():
         if not isinstance(variants, dict) or "zh" not in variants:
             raise ValueError(f"{path}: text {key!r} needs at least a 'zh' variant")

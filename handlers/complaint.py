@@ -17,12 +17,11 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from bot.services import cases, complaints, enterprises
 from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.words import bare, words
+from intents import yamlfile
 from intents.extract import find_case_numbers
 from intents.normalize import normalize
 
@@ -46,7 +45,7 @@ def find_complaint_numbers(text: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _follow_up_words() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], int]:
-    data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    data = yamlfile.read(DATA_FILE)
     return (tuple(bare(str(w)) for w in data["mention"]), tuple(bare(str(w)) for w in data["asks"]),
             tuple(bare(str(w)) for w in data["filing"]), int(data["max_chars"]))
 

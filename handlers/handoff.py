@@ -11,14 +11,13 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from bot.privacy import mask_name
 from bot.services import cases, enterprises, live
 from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.knowledge import LAST_DOMAIN
 from handlers.words import bare, words
+from intents import yamlfile
 
 END_WORDS = words("live_end")
 TOPIC_FLOW = "handoff_topic"
@@ -30,7 +29,7 @@ _NOT_A_TOPIC: tuple[signals.Request, ...] = ("demand", "progress", "complaint", 
 
 @lru_cache(maxsize=1)
 def _topic_words() -> tuple[tuple[str, ...], int]:
-    data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    data = yamlfile.read(DATA_FILE)
     words = {bare(str(w)) for w in data["fillers"]} | set(signals.vocabulary().handoff_words.cjk)
     return tuple(sorted(words - {""}, key=len, reverse=True)), int(data["min_topic"])
 

@@ -15,8 +15,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.messages import Reply
 from bot.privacy import mask_name
 from bot.services import cases, enterprises, notices
@@ -26,6 +24,7 @@ from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.knowledge import LAST_DOMAIN
 from handlers.words import bare
+from intents import yamlfile
 from intents.extract import find_case_numbers, find_credit_codes, find_mobiles
 from intents.labels import DOMAIN_NAMES_ZH, DOMAINS
 from intents.normalize import normalize
@@ -63,7 +62,7 @@ class IntakeVocabulary:
 
 @lru_cache(maxsize=1)
 def vocabulary() -> IntakeVocabulary:
-    data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    data = yamlfile.read(DATA_FILE)
     return IntakeVocabulary(
         accept_offer=frozenset(str(w) for w in data["accept_offer"]),
         confirm=frozenset(str(w) for w in data["confirm"]),
@@ -99,7 +98,7 @@ class Places:
 
 @lru_cache(maxsize=1)
 def places() -> Places:
-    data = yaml.safe_load(DISTRICTS_FILE.read_text(encoding="utf-8"))
+    data = yamlfile.read(DISTRICTS_FILE)
     pairs = [(bare(str(w)), str(d)) for d, words in data["districts"].items() for w in (d, *words)]
     hints = tuple((tuple(bare(str(w)) for w in h["words"]), tuple(str(d) for d in h["districts"]))
                   for h in data["hints"].values())
@@ -109,7 +108,7 @@ def places() -> Places:
 @lru_cache(maxsize=1)
 def org_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(name suffixes longest first, openers that make a message a command) from org_names.yaml."""
-    data = yaml.safe_load(ORG_NAMES_FILE.read_text(encoding="utf-8"))
+    data = yamlfile.read(ORG_NAMES_FILE)
     suffixes = sorted({str(w).casefold() for w in data["suffixes"]}, key=len, reverse=True)
     return tuple(suffixes), tuple(str(w) for w in data["not_a_name_openers"])
 

@@ -18,10 +18,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from handlers.base import TurnContext
 from handlers.words import bare, strip_punct
+from intents import yamlfile
 from intents.extract import find_case_numbers
 from intents.labels import DOMAINS
 
@@ -83,8 +82,8 @@ class Vocabulary:
 
 @lru_cache(maxsize=1)
 def vocabulary() -> Vocabulary:
-    data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
-    intake = yaml.safe_load(INTAKE_FILE.read_text(encoding="utf-8"))
+    data = yamlfile.read(DATA_FILE)
+    intake = yamlfile.read(INTAKE_FILE)
     demand, complaint = data["demand"], data["complaint"]
     return Vocabulary(
         triggers=tuple(strip_punct(str(t).casefold()) for t in intake["triggers"]),

@@ -7,8 +7,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-import yaml
-
+from intents import yamlfile
 from intents.normalize import normalize
 
 _PUNCT = re.compile(r"[\s,，。.!！?？~～:：;；、\"“”'‘’()（）]+")
@@ -42,7 +41,7 @@ def words(name: str, path: Path = WORDS_FILE) -> frozenset[str]:
 
 @cache
 def _load(path: Path) -> dict[str, frozenset[str]]:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = yamlfile.read(path)
     if not isinstance(raw, dict):
         raise WordsError(f"{path.name}: expected a mapping of list names to words")
     lists: dict[str, frozenset[str]] = {}

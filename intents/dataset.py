@@ -22,10 +22,10 @@ from typing import Any
 
 import yaml
 
+from intents import yamlfile
 from intents.labels import ACTS, INQUIRY, INQUIRY_DOMAINS
 
 DATA_DIR = Path(__file__).parent / "data"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TRAIN_DIR = DATA_DIR / "train"
 HELDOUT_FILE = DATA_DIR / "heldout.yaml"
 #: Written blind by someone who saw only the domain descriptions and a list of situations: never
@@ -64,7 +64,7 @@ class Lexicon:
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_LOADER)  # a SafeLoader (C version when built)
+            return yamlfile.load(fh.read())
     except yaml.YAMLError as exc:
         raise DatasetError(f"{path}: not valid YAML: {exc}") from exc
     except OSError as exc:

@@ -15,8 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache, partial
 
-import yaml
-
+from intents import yamlfile
 from intents.normalize import VARIANTS_FILE, normalize
 
 __all__ = [
@@ -391,7 +390,7 @@ def compact_text(text: str) -> str:
 def _digit_variant_marks() -> tuple[str, ...]:
     """What must be in a text for ``normalize``'s word variants to write a digit into it: the
     non-ASCII characters of such a rule (三 of ``三c`` → ``3c``), or a Latin rule whole."""
-    data = yaml.safe_load(VARIANTS_FILE.read_text(encoding="utf-8")) if VARIANTS_FILE.exists() else {}
+    data = yamlfile.read(VARIANTS_FILE) if VARIANTS_FILE.exists() else {}
     marks: set[str] = set()
     for section in ("latin", "chinese", "traditional"):
         for key, value in ((data or {}).get(section) or {}).items():

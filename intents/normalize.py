@@ -18,7 +18,8 @@ from typing import Literal
 
 import jieba
 import opencc
-import yaml
+
+from intents import yamlfile
 
 Script = Literal["hans", "hant", "latin", "none"]
 #: How a reply is rendered: Simplified, Taiwan Traditional (characters and the everyday words that
@@ -103,7 +104,7 @@ class Variants:
 
     @classmethod
     def load(cls, path: Path = VARIANTS_FILE) -> Variants:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+        data = yamlfile.read(path) if path.exists() else {}
         sections = {}
         for name in ("latin", "chinese", "traditional", "taiwan_replies"):
             section = (data or {}).get(name) or {}

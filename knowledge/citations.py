@@ -29,8 +29,10 @@ from typing import Any, Literal
 
 import yaml
 
+from intents import yamlfile
+from intents.yamlfile import TextDateLoader
 from knowledge.codes import find_codes
-from knowledge.entries import Entry, TextDateLoader
+from knowledge.entries import Entry
 from knowledge.problems import Problem, Severity
 
 CITATIONS_FILE = Path(__file__).parent / "data" / "citations.yaml"
@@ -297,7 +299,7 @@ def read_citations(path: Path | str | None = None) -> tuple[Citations, list[Prob
     source = Path(path) if path is not None else CITATIONS_FILE
     name = source.name
     try:
-        data = yaml.load(source.read_text(encoding="utf-8"), Loader=TextDateLoader)
+        data = yamlfile.read(source, TextDateLoader)
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         return Citations((), name), [Problem(name, None, "error", f"cannot read YAML: {exc}".replace("\n", " "))]
     if not isinstance(data, list):

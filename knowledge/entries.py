@@ -13,11 +13,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
+from intents import yamlfile
 from intents.labels import DOMAINS as SERVICE_DOMAINS
+from intents.yamlfile import TextDateLoader
 from knowledge.problems import KnowledgeBaseError, Problem, errors
 
 #: The seven service domains of the NLU, plus entries about the platform itself.
@@ -29,21 +31,6 @@ _REQUIRED = ("id", "domain", "title", "questions", "answer", "basis", "tags", "c
 #: Optional fields: a longer answer, and for a fact that moves, the date by which it must be
 #: re-checked (``review_by``) and what to watch meanwhile (``watch``: a draft law, a transition).
 _KNOWN = (*_REQUIRED, "detail", "review_by", "watch")
-if TYPE_CHECKING:  # CSafeLoader (libyaml) has SafeLoader's interface, which is all used here
-    _BaseLoader = yaml.SafeLoader
-else:
-    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class TextDateLoader(_BaseLoader):
-    """Safe loader that leaves dates as strings, so a bad date is reported on its entry (or
-    citation record) instead of failing the whole file."""
-
-
-TextDateLoader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +169,7 @@ def read_file(path: Path, today: dt.date | None = None) -> tuple[list[Entry], li
     """All valid entries of one file and the problems found in it."""
     name = path.name
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=TextDateLoader)
+        data = yamlfile.read(path, TextDateLoader)
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         return [], [Problem(name, None, "error", f"cannot read YAML: {exc}".replace("\n", " "))]
     if data is None:

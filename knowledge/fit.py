@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from intents import yamlfile
 from knowledge import decision as decmod
 from knowledge import rerank as rerankmod
 from knowledge.calibration import CALIBRATION_FILE, DENSE_CALIBRATION_FILE, DENSE_FEATURES, Calibration
@@ -121,7 +122,7 @@ def collect(
 def load_negatives(path: Path = NEGATIVES_FILE) -> list[str]:
     if not path.exists():
         return []
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yamlfile.read(path) or {}
     return [str(q) for q in data.get("questions", [])]
 
 

@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+from intents import yamlfile
 
 CONTEXT_FILE = Path(__file__).parent / "data" / "context.yaml"
 _CLAUSE = re.compile(r"([，,。；;！!？?\n]+)")
@@ -22,7 +22,7 @@ _CLAUSE = re.compile(r"([，,。；;！!？?\n]+)")
 
 @lru_cache(maxsize=4)
 def _patterns(path: Path = CONTEXT_FILE) -> tuple[re.Pattern[str], ...]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yamlfile.read(path) or {}
     return tuple(re.compile(str(p)) for p in data.get("clauses", []))
 
 

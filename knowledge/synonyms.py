@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from intents import yamlfile
 from knowledge.problems import KnowledgeBaseError, Problem
 
 SYNONYMS_FILE = Path(__file__).parent / "data" / "synonyms.yaml"
@@ -61,7 +62,7 @@ def read_groups(path: Path) -> tuple[list[list[str]], list[Problem]]:
     """The groups of a synonyms file and what is wrong with it (never raises)."""
     name = path.name
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data: Any = yamlfile.read(path)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return [], [Problem(name, None, "error", f"cannot read YAML: {exc}".replace("\n", " "))]
     groups = data.get("groups") if isinstance(data, dict) else None

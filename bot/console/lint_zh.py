@@ -8,7 +8,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+from intents import yamlfile
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "kb_lint_zh.yaml"
 _GROUP = re.compile(r"\{(\d)\}")
@@ -16,7 +16,7 @@ _GROUP = re.compile(r"\{(\d)\}")
 
 @lru_cache(maxsize=1)
 def _rules() -> tuple[tuple[re.Pattern[str], str], ...]:
-    raw = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8")) or []
+    raw = yamlfile.read(RULES_FILE) or []
     return tuple((re.compile(str(rule["pattern"])), str(rule["zh"])) for rule in raw)
 
 

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.config import ConfigError, Settings
+from intents import yamlfile
+from intents.yamlfile import TextDateLoader
 
 log = logging.getLogger(__name__)
 CALENDAR_FILE = Path(__file__).resolve().parent.parent / "data" / "calendar.yaml"
@@ -34,15 +36,6 @@ class CalendarError(ConfigError):
     """A calendar file is missing or invalid; the message names the file and the bad value."""
 
 
-class _Loader(yaml.SafeLoader):
-    """Dates stay strings, so an impossible date (2027-02-30) is reported with its position
-    instead of failing inside the YAML parser."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 def _parse_time(text: str) -> time:
@@ -72,7 +65,7 @@ def _read_layer(path: Path, *, require_hours: bool) -> _Layer:
         return CalendarError(f"{path}: {message}")
 
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        data = yamlfile.read(path, TextDateLoader)
     except FileNotFoundError:
         raise bad("file does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:

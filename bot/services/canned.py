@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from intents import yamlfile
+
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "canned_replies.yaml"
 INSTALLED_NAME = "canned_replies.yaml"
 MAX_ENTRIES, MAX_TITLE, MAX_TEXT = 100, 20, 500
@@ -65,7 +67,7 @@ def load(data_dir: Path) -> list[Canned]:
     """The managers' list if they saved one, else the bundled default."""
     path = data_dir / INSTALLED_NAME
     source = path if path.is_file() else BUNDLED
-    return _parse(yaml.safe_load(source.read_text(encoding="utf-8")) or [], source.name)
+    return _parse(yamlfile.read(source) or [], source.name)
 
 
 def save(data_dir: Path, entries: Sequence[Canned]) -> list[Canned]:

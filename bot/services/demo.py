@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Commissioner, Expert, Institution, Site
+from intents import yamlfile
 
 DEMO_FILE = Path(__file__).resolve().parent.parent / "data" / "demo.yaml"
 
@@ -25,7 +25,7 @@ class DemoReport:
 
 
 def read_demo(path: Path = DEMO_FILE) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yamlfile.read(path)
 
 
 async def load_demo(session: AsyncSession, data: dict[str, Any] | None = None) -> DemoReport:

@@ -18,7 +18,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -26,6 +25,7 @@ from sqlalchemy.orm import selectinload
 from bot.services.calendar import WorkingCalendar
 from bot.services.cases import add_event, tell_enterprise
 from bot.storage.models import Rating, RatingFollowup, ServiceCase
+from intents import yamlfile
 
 RATINGS_FILE = Path(__file__).resolve().parent.parent / "data" / "ratings.yaml"
 STEPS = ("open", "called", "verified", "handled", "replied", "rated")
@@ -51,7 +51,7 @@ class RatingScale:
 @lru_cache(maxsize=1)
 def scale() -> RatingScale:
     """The five levels, the follow-up states and outcomes, from ``bot/data/ratings.yaml``."""
-    data: dict[str, Any] = yaml.safe_load(RATINGS_FILE.read_text(encoding="utf-8"))
+    data: dict[str, Any] = yamlfile.read(RATINGS_FILE)
     return RatingScale(
         levels={int(k): str(v) for k, v in data["levels"].items()},
         bad_at_most=int(data["bad_at_most"]),

@@ -21,8 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from intents import yamlfile
 from intents.labels import DOMAINS
 from intents.normalize import normalize
 
@@ -147,7 +146,7 @@ def parse_service_types(data: Any) -> dict[str, ServiceType]:
 
 @cache
 def service_types() -> dict[str, ServiceType]:
-    return parse_service_types(yaml.safe_load(SERVICE_TYPES_FILE.read_text(encoding="utf-8")))
+    return parse_service_types(yamlfile.read(SERVICE_TYPES_FILE))
 
 
 def _select(lines: tuple[Line, ...], demand: str, matched: frozenset[str]) -> list[str]:

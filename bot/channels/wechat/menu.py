@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from intents import yamlfile
 
 MENU_FILE = Path(__file__).parent / "menu.yaml"
 
@@ -23,7 +23,7 @@ class Menu:
 
 
 def load_menu(path: Path = MENU_FILE) -> Menu:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yamlfile.read(path)
     buttons = data.get("button") if isinstance(data, dict) else None
     if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
         raise ValueError(f"{path}: 'button' must list 1-3 top-level buttons")
