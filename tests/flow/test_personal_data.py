@@ -27,7 +27,7 @@ from bot.storage.models import (
     ServiceCase,
 )
 from tests.helpers.chat import Chat
-from tests.helpers.cli import run
+from tests.helpers.cli import invoke
 from tests.helpers.clock import Clock
 
 MOBILE, CODE = "13812345678", "91110000802100433B"
@@ -142,14 +142,14 @@ async def test_the_commands_answer_and_audit_the_request(flow_runtime: Runtime, 
     await served_and_archived(flow_runtime, clock)
     data_dir = flow_runtime.settings.data_dir
     out = tmp_path / "copy.json"
-    result = run(["enterprise", "export", "--mobile", MOBILE, "--out", str(out), "--as", "zhang",
+    result = invoke(["enterprise", "export", "--mobile", MOBILE, "--out", str(out), "--as", "zhang",
                   "--reason", "2026-12-07 来函"], data_dir)
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text(encoding="utf-8"))["enterprises"][0]["profile"]["mobile"] == MOBILE
     assert out.stat().st_mode & 0o077 == 0
-    result = run(["enterprise", "erase", "--mobile", MOBILE], data_dir)
+    result = invoke(["enterprise", "erase", "--mobile", MOBILE], data_dir)
     assert result.returncode == 1 and "--yes" in result.stderr  # shown, not done
-    result = run(["enterprise", "erase", "--mobile", MOBILE, "--yes", "--as", "zhang", "--reason", "本人申请删除"],
+    result = invoke(["enterprise", "erase", "--mobile", MOBILE, "--yes", "--as", "zhang", "--reason", "本人申请删除"],
                  data_dir)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["cases_kept_masked"] == ["QI-2026-000001"]
@@ -157,9 +157,9 @@ async def test_the_commands_answer_and_audit_the_request(flow_runtime: Runtime, 
         audit = (await session.execute(select(PrivacyRequest).order_by(PrivacyRequest.id))).scalars().all()
     assert [(a.kind, a.actor) for a in audit] == [("export", "zhang"), ("erase", "zhang")]
     assert MOBILE not in " ".join(a.subject for a in audit) and audit[1].reason == "本人申请删除"
-    listing = run(["enterprise", "requests"], data_dir)
+    listing = invoke(["enterprise", "requests"], data_dir)
     assert listing.returncode == 0 and "erase" in listing.stdout and MOBILE not in listing.stdout
-    assert run(["enterprise", "export", "--mobile", "13900000000"], data_dir).returncode == 1
+    assert invoke(["enterprise", "export", "--mobile", "13900000000"], data_dir).returncode == 1
 
 
 async def test_erasure_drops_the_bytes_of_what_the_person_sent(flow_runtime: Runtime, clock: Clock) -> None:

@@ -18,7 +18,7 @@ from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from intents.classifier import Nlu
 from tests.helpers.cases import new_case
-from tests.helpers.cli import run
+from tests.helpers.cli import invoke
 from tests.helpers.services import POSTGRES_ADMIN_URL, skip_or_fail
 
 
@@ -32,11 +32,11 @@ async def archived_case(runtime: Runtime) -> str:
 
 
 def restored_reads_back(number: str, data_dir: Path, env: dict[str, str] | None = None) -> None:
-    shown = run(["case", "show", number], data_dir, env=env)
+    shown = invoke(["case", "show", number], data_dir, env=env)
     assert shown.returncode == 0 and number in shown.stdout, shown.stderr
-    checked = run(["db", "check-archives"], data_dir, env=env)
+    checked = invoke(["db", "check-archives"], data_dir, env=env)
     assert checked.returncode == 0 and "1 archives, every digest verifies" in checked.stdout, checked.stdout
-    refused = run(["case", "delete-archive", number], data_dir, env=env)
+    refused = invoke(["case", "delete-archive", number], data_dir, env=env)
     assert refused.returncode != 0 and "保存至" in refused.stdout + refused.stderr  # ≥ 3 years, restored too
 
 
@@ -48,11 +48,11 @@ async def test_sqlite_online_backup_restores_into_a_fresh_data_directory(
         number = await archived_case(runtime)
         out = tmp_path / "backup" / "qibot.db"
         # While the service's engine is open on the database (WAL mode): the online backup API.
-        done = await asyncio.to_thread(run, ["db", "backup", "--out", str(out)], settings.data_dir)
+        done = await asyncio.to_thread(invoke, ["db", "backup", "--out", str(out)], settings.data_dir)
         assert done.returncode == 0 and "backup written" in done.stdout, done.stderr
     finally:
         await runtime.close()
-    again = run(["db", "backup", "--out", str(out)], settings.data_dir)
+    again = invoke(["db", "backup", "--out", str(out)], settings.data_dir)
     assert again.returncode == 1 and "not overwritten" in again.stderr
 
     fresh = tmp_path / "restored"
@@ -73,7 +73,7 @@ async def test_postgresql_dump_restores_into_a_fresh_database(
     finally:
         await runtime.close()
     out = tmp_path / "qibot.dump"
-    done = run(["db", "backup", "--out", str(out)], settings.data_dir, env={"QIBOT_DATABASE_URL": postgres_url})
+    done = invoke(["db", "backup", "--out", str(out)], settings.data_dir, env={"QIBOT_DATABASE_URL": postgres_url})
     assert done.returncode == 0 and "backup written" in done.stdout, done.stderr
 
     restore_into_a_fresh_database(out, number, tmp_path / "other")
@@ -97,7 +97,7 @@ def restore_into_a_fresh_database(dump: Path, number: str, data_dir: Path) -> No
 
 def test_postgresql_backup_without_pg_dump_prints_what_to_run(tmp_path: Path) -> None:
     url = "postgresql+asyncpg://qibot:secret@db.example:5432/qibot"
-    done = run(["db", "backup"], tmp_path / "data", env={"QIBOT_DATABASE_URL": url, "PATH": str(tmp_path)})
+    done = invoke(["db", "backup"], tmp_path / "data", env={"QIBOT_DATABASE_URL": url, "PATH": str(tmp_path)})
     assert done.returncode == 2
     assert "pg_dump --format=custom" in done.stderr and "secret" not in done.stderr
 
@@ -114,5 +114,5 @@ async def test_check_archives_finds_a_tampered_archive(
             frozen.content = {**frozen.content, "status": "edited"}
     finally:
         await runtime.close()
-    checked = run(["db", "check-archives"], settings.data_dir)
+    checked = invoke(["db", "check-archives"], settings.data_dir)
     assert checked.returncode == 1 and number in checked.stdout

@@ -1,4 +1,5 @@
-"""The command line as a user runs it: real processes, real stdin/stdout, exit codes."""
+"""The command line as a user runs it: stdin, stdout, exit codes (in process, `invoke`; the
+script itself and a bad setting at start in a real process, `run`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from bot import __version__
 from intents import embed
-from tests.helpers.cli import run
+from tests.helpers.cli import invoke, run
 
 
 def test_version(tmp_path: Path) -> None:
@@ -26,7 +27,7 @@ def test_nlu_reads_json_lines_and_reports_bad_lines(tmp_path: Path) -> None:
         json.dumps({"txt": "missing key"}),
         json.dumps({"text": ""}),
     ]
-    result = run(["nlu"], tmp_path, stdin="\n".join(lines) + "\n")
+    result = invoke(["nlu"], tmp_path, stdin="\n".join(lines) + "\n")
     assert result.returncode == 1
     outputs = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["text"] for o in outputs] == ["加油机要校一下找谁", "转人工", ""]
@@ -38,14 +39,14 @@ def test_nlu_reads_json_lines_and_reports_bad_lines(tmp_path: Path) -> None:
 
 
 def test_nlu_one_text_as_argument(tmp_path: Path) -> None:
-    result = run(["nlu", "請問CCC認證找誰辦"], tmp_path)
+    result = invoke(["nlu", "請問CCC認證找誰辦"], tmp_path)
     assert result.returncode == 0
     output = json.loads(result.stdout)
     assert output["act"] == "inquiry" and output["domain"] == "certification"
 
 
 def test_nlu_eval_prints_accuracy_and_confusion(tmp_path: Path) -> None:
-    result = run(["nlu", "eval"], tmp_path)
+    result = invoke(["nlu", "eval"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "accuracy" in result.stdout.lower()
     assert "macro" in result.stdout.lower()
@@ -53,7 +54,7 @@ def test_nlu_eval_prints_accuracy_and_confusion(tmp_path: Path) -> None:
 
 def test_ask_answers_from_the_knowledge_base(tmp_path: Path) -> None:
     lines = [json.dumps({"text": t}, ensure_ascii=False) for t in ("外观设计专利保护几年", "今天天气怎么样")]
-    result = run(["ask"], tmp_path, stdin="\n".join(lines) + "\n[1, 2]\n")
+    result = invoke(["ask"], tmp_path, stdin="\n".join(lines) + "\n[1, 2]\n")
     assert result.returncode == 1  # the third line is not an object
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert first["entry_id"] is not None and "15" in first["answer"]
@@ -69,7 +70,7 @@ def test_ask_with_embeddings_answers_english_and_a_long_message(tmp_path: Path) 
     questions = ("Is mandatory verification free of charge?",
                  "老板让我问一下，我们家做外观设计的那个专利，从申请那天起到底能保护多少年啊，谢谢")
     lines = [json.dumps({"text": t}, ensure_ascii=False) for t in questions]
-    result = run(["ask"], tmp_path, stdin="\n".join(lines) + "\n", env={"QIBOT_EMBEDDINGS": "1"}, timeout=180)
+    result = invoke(["ask"], tmp_path, stdin="\n".join(lines) + "\n", env={"QIBOT_EMBEDDINGS": "1"})
     assert result.returncode == 0, result.stderr
     english, long = (json.loads(line) for line in result.stdout.splitlines())
     assert "metrology.mandatory-verification-free" in (english["entry_id"], *english["suggestions"]), english
@@ -77,16 +78,16 @@ def test_ask_with_embeddings_answers_english_and_a_long_message(tmp_path: Path) 
 
 
 def test_ask_answers_traditional_in_traditional(tmp_path: Path) -> None:
-    result = run(["ask", "外觀設計專利保護幾年？"], tmp_path)
+    result = invoke(["ask", "外觀設計專利保護幾年？"], tmp_path)
     answer = json.loads(result.stdout)["answer"]
     assert "專利" in answer and "专利" not in answer
 
 
 def test_chat_holds_a_conversation_and_remembers_it(tmp_path: Path) -> None:
-    first = run(["chat", "--user", "alice"], tmp_path, stdin="你好\n谢谢\n")
+    first = invoke(["chat", "--user", "alice"], tmp_path, stdin="你好\n谢谢\n")
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("qibot>") >= 2 and "质量基础设施" in first.stdout
-    second = run(["db", "upgrade"], tmp_path)
+    second = invoke(["db", "upgrade"], tmp_path)
     assert second.returncode == 0
     assert (tmp_path / "qibot.db").exists()
 
@@ -98,16 +99,16 @@ def test_a_bad_setting_stops_with_its_name(tmp_path: Path) -> None:
 
 
 def test_kb_check_passes_on_the_bundled_content(tmp_path: Path) -> None:
-    result = run(["kb", "check"], tmp_path)
+    result = invoke(["kb", "check"], tmp_path)
     assert result.returncode == 0, result.stdout[-2000:]
     assert "0 error(s)" in result.stdout
 
 
 def test_kb_gaps_lists_unanswered_questions(tmp_path: Path) -> None:
     question = "量子计算机的计量溯源到底该找谁做啊"
-    chat = run(["chat", "--user", "bob"], tmp_path, stdin=f"{question}\n{question}\n")
+    chat = invoke(["chat", "--user", "bob"], tmp_path, stdin=f"{question}\n{question}\n")
     assert "答不上来" in chat.stdout
-    result = run(["kb", "gaps"], tmp_path)
+    result = invoke(["kb", "gaps"], tmp_path)
     assert result.returncode == 0
     assert question in result.stdout and result.stdout.split()[0] == "2"  # counted, most frequent first
 
