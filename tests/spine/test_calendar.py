@@ -3,9 +3,6 @@ stops the start with the file and the value named, and ``qibot calendar check`` 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -14,8 +11,7 @@ import pytest
 from bot.config import ConfigError, load_settings
 from bot.services.calendar import CALENDAR_FILE, CalendarError, WorkingCalendar, installed_calendar_file
 from bot.services.policy import ServicePolicy
-
-QIBOT = Path(sys.executable).with_name("qibot")
+from tests.helpers.cli import invoke
 
 # Made-up dates for tests: real 2027 holidays are installed by operators once published.
 INSTALLED = """
@@ -25,13 +21,6 @@ holidays:
 workdays:
   - 2027-10-09
 """
-
-
-def run(args: list[str], data_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QIBOT_")}
-    environ.update({"QIBOT_DATA_DIR": str(data_dir), **(env or {})})
-    command = [str(QIBOT)] if QIBOT.exists() else [sys.executable, "-m", "bot.cli"]
-    return subprocess.run(command + args, capture_output=True, text=True, env=environ, timeout=60, check=False)
 
 
 def write(path: Path, text: str) -> Path:
@@ -117,19 +106,19 @@ def test_a_bad_installed_file_stops_the_service_policy(tmp_path: Path) -> None:
 
 
 def test_calendar_check_lists_covered_years_and_fails_for_a_missing_one(tmp_path: Path) -> None:
-    result = run(["calendar", "check", "--year", "2026"], tmp_path)
+    result = invoke(["calendar", "check", "--year", "2026"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"bundled:   {CALENDAR_FILE}: 2026" in result.stdout
     assert "installed: none" in result.stdout
     assert "covered years: 2026\n" in result.stdout
 
-    result = run(["calendar", "check", "--year", "2027"], tmp_path)
+    result = invoke(["calendar", "check", "--year", "2027"], tmp_path)
     assert result.returncode == 1
     assert "2027: NO public holidays listed" in result.stdout
     assert str(tmp_path / "calendar.yaml") in result.stdout  # where to put them
 
     installed = write(tmp_path / "calendar.yaml", INSTALLED)
-    result = run(["calendar", "check", "--year", "2027"], tmp_path)
+    result = invoke(["calendar", "check", "--year", "2027"], tmp_path)
     assert result.returncode == 0, result.stdout
     assert f"installed: {installed}: 2027" in result.stdout
     assert "covered years: 2026, 2027" in result.stdout
@@ -137,14 +126,14 @@ def test_calendar_check_lists_covered_years_and_fails_for_a_missing_one(tmp_path
 
 def test_calendar_check_refuses_a_bad_file_naming_it(tmp_path: Path) -> None:
     path = write(tmp_path / "calendar.yaml", "holidays: [2027-02-30]\n")
-    result = run(["calendar", "check"], tmp_path)
+    result = invoke(["calendar", "check"], tmp_path)
     assert result.returncode == 2
     assert str(path) in result.stderr and "'2027-02-30' is not a date" in result.stderr
 
 
 def test_kb_check_prints_calendar_years_and_a_one_line_summary(tmp_path: Path) -> None:
     write(tmp_path / "calendar.yaml", INSTALLED)
-    result = run(["kb", "check"], tmp_path)
+    result = invoke(["kb", "check"], tmp_path)
     lines = result.stdout.splitlines()
     assert lines[-2] == f"working calendar: holidays for 2026 (bundled), 2027 (installed: {tmp_path / 'calendar.yaml'})"
     assert " error(s), " in lines[-1] and "superseded" in lines[-1] and "past review_by" in lines[-1]

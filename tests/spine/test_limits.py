@@ -28,7 +28,7 @@ from bot.services.limits import Limiter, Refusal, Ticket, address_key, client_ad
 from bot.storage.db import transaction
 from bot.storage.models import Complaint, LimitRefusal, Outbox, ServiceCase
 from intents.classifier import Nlu
-from tests.helpers.cli import run
+from tests.helpers.cli import invoke
 from tests.helpers.services import REDIS_URL, require_redis
 
 Client = Callable[..., Awaitable[TestClient]]
@@ -186,7 +186,7 @@ async def test_630_anonymous_handoffs_from_one_address_open_at_most_the_allowed_
         await runtime.limits.flush()  # type: ignore[union-attr]
         stored = await count(runtime, select(func.sum(LimitRefusal.count)))
         assert stored >= refused
-        shown = run(["limits"], runtime.settings.data_dir)  # what an operator reads, over all workers
+        shown = invoke(["limits"], runtime.settings.data_dir)  # what an operator reads, over all workers
         assert shown.returncode == 0 and "messages_per_ip" in shown.stdout and "webchat" in shown.stdout
     finally:
         await runtime.close()

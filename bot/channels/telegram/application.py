@@ -32,6 +32,7 @@ from bot.channels.telegram.link import LinkCommands
 from bot.channels.telegram.messages import TextMessages
 from bot.channels.telegram.render import say
 from bot.channels.telegram.settings import TelegramSettings
+from bot.channels.telegram.transport import http_request
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
@@ -44,6 +45,8 @@ def build_application(config: TelegramSettings, deps: Deps) -> TelegramApp:
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
         .rate_limiter(AIORateLimiter())
+        .request(http_request())
+        .get_updates_request(http_request(get_updates=True))
     )
     if config.mode == "webhook":
         builder = builder.updater(None)

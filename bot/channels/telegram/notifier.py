@@ -23,6 +23,7 @@ from telegram.ext import AIORateLimiter, ExtBot
 
 from bot.channels.telegram import render
 from bot.channels.telegram.settings import TelegramSettings
+from bot.channels.telegram.transport import http_request
 from bot.notify.base import Delivery, Notification, NotifierUnavailable
 from intents.normalize import to_script
 
@@ -36,7 +37,8 @@ def build_bot(config: TelegramSettings) -> ExtBot[Any]:
     handlers), paced by its own ``AIORateLimiter`` like the Application's; ``shutdown()`` it."""
     base = config.api_base_url.rstrip("/")
     return ExtBot(config.token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
-                  rate_limiter=AIORateLimiter())
+                  rate_limiter=AIORateLimiter(), request=http_request(),
+                  get_updates_request=http_request(get_updates=True))
 
 
 class TelegramNotifier:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 from aiohttp.test_utils import TestClient
@@ -17,6 +13,7 @@ from bot.services import linking
 from bot.storage.db import transaction
 from bot.storage.models import Commissioner
 from tests.channels.telegram.telegram_helpers import TelegramUser, add_commissioner, commissioner
+from tests.helpers.cli import invoke
 from tests.helpers.fakes.telegram_server import FakeTelegram
 
 
@@ -77,12 +74,7 @@ async def test_linking_is_refused_in_a_group(runtime: Runtime, client: TestClien
 
 async def test_the_cli_prints_a_code_that_links(runtime: Runtime, wang: TelegramUser) -> None:
     await add_commissioner(runtime)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("QIBOT_")}
-    environ["QIBOT_DATA_DIR"] = str(runtime.settings.data_dir)
-    result = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "bot.cli", "commissioner", "link-code", "wang"],
-        capture_output=True, text=True, env=environ, timeout=60, check=False,
-    )
+    result = invoke(["commissioner", "link-code", "wang"], runtime.settings.data_dir)
     assert result.returncode == 0, result.stderr
     code = re.search(r"/link ([0-9A-Z]{10})", result.stdout)
     assert code is not None and "15 分钟" in result.stdout
