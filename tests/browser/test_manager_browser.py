@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
@@ -33,7 +34,17 @@ def screen(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """The module's one Chromium (each test opens its own context in it)."""
+    async with chromium() as launched:
+        yield launched
+
+
+@pytest_asyncio.fixture(loop_scope="module")
 async def served(settings: Settings, nlu: Nlu, knowledge: KnowledgeService) -> AsyncIterator[tuple[str, Fixture]]:
     runtime = await start_runtime(settings, nlu, knowledge, Clock(NOW))
     fx = await build_month(runtime.sessions, runtime.policy)
@@ -48,10 +59,10 @@ async def served(settings: Settings, nlu: Nlu, knowledge: KnowledgeService) -> A
     await runtime.close()
 
 
-@pytest.fixture
-async def page(served: tuple[str, Fixture], screen: str) -> AsyncIterator[Any]:
-    async with chromium() as browser:
-        context = await browser.new_context(locale="zh-CN", **SCREENS[screen])
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(browser: Any, served: tuple[str, Fixture], screen: str) -> AsyncIterator[Any]:
+    context = await browser.new_context(locale="zh-CN", **SCREENS[screen])
+    try:
         found = await context.new_page()
         found.set_default_timeout(15_000)
         await found.goto(f"{served[0]}/console/login")  # signed in as a manager would, through the form
@@ -60,6 +71,8 @@ async def page(served: tuple[str, Fixture], screen: str) -> AsyncIterator[Any]:
         await found.get_by_role("button", name="登录").click()
         await found.wait_for_url(lambda url: "/console/login" not in url)
         yield found
+    finally:
+        await context.close()
 
 
 def _shots() -> Path:
