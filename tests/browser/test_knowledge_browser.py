@@ -22,6 +22,7 @@ from tests.helpers.browser import SCREENS, chromium, free_port
 from tests.helpers.chat import Chat
 from tests.helpers.clock import Clock
 from tests.helpers.console import PASSWORD
+from tests.helpers.knowledge import own_knowledge
 from tests.helpers.runtime import start_runtime
 
 NO_OVERFLOW = "() => document.scrollingElement.scrollWidth <= window.innerWidth + 1"
@@ -30,9 +31,9 @@ QUESTION = "中国品牌日是哪一天"
 
 
 @pytest.fixture
-def knowledge() -> KnowledgeService:
+def knowledge(knowledge: KnowledgeService) -> KnowledgeService:
     """This test's own: publishing changes it."""
-    return KnowledgeService()
+    return own_knowledge(knowledge)
 
 
 def _shots() -> Path:

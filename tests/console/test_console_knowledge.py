@@ -32,6 +32,7 @@ from knowledge.overlay import form_from_entry
 from tests.helpers.chat import Chat
 from tests.helpers.clock import Clock
 from tests.helpers.console import PASSWORD, csrf_of, form_token, sign_in
+from tests.helpers.knowledge import own_knowledge
 from tests.helpers.services import REDIS_URL
 
 Client = Any
@@ -42,9 +43,9 @@ _PREVIEWED = re.compile(r'name="previewed" value="([0-9a-f]*)"')
 
 
 @pytest.fixture
-def knowledge() -> KnowledgeService:
+def knowledge(knowledge: KnowledgeService) -> KnowledgeService:
     """A knowledge service of this test's own: edits change it (the session's one is shared)."""
-    return KnowledgeService()
+    return own_knowledge(knowledge)
 
 
 async def signed_in(new_client: Callable[[], Awaitable[Client]], login: str) -> Client:
@@ -234,11 +235,12 @@ async def pg_settings(settings: Settings, postgres_url: str) -> Settings:
     return dataclasses.replace(settings, database_url=postgres_url, kb_poll_seconds=0.1)
 
 
-async def _workers(settings: Settings, nlu: Nlu, clock: Clock) -> list[Runtime]:
+async def _workers(settings: Settings, nlu: Nlu, knowledge: KnowledgeService, clock: Clock) -> list[Runtime]:
     """Two runtimes on one database, each with a knowledge service of its own, as two processes."""
     made = []
     for index in range(2):
-        runtime = await Runtime.start(settings, nlu=nlu, knowledge=KnowledgeService(), migrate=index == 0)
+        runtime = await Runtime.start(settings, nlu=nlu, knowledge=own_knowledge(knowledge),
+                                     migrate=index == 0)
         runtime.dialogue.clock = clock
         made.append(runtime)
     async with transaction(made[0].sessions) as session:  # the manager only: no commissioners needed
@@ -272,10 +274,10 @@ async def _until_answered(runtime: Runtime, within: float) -> float:
 
 
 async def test_a_second_worker_on_postgresql_serves_the_edit_at_once_by_the_redis_event(
-    pg_settings: Settings, nlu: Nlu, clock: Clock, redis_prefix: str
+    pg_settings: Settings, nlu: Nlu, knowledge: KnowledgeService, clock: Clock, redis_prefix: str
 ) -> None:
     settings = dataclasses.replace(pg_settings, redis_url=REDIS_URL, redis_prefix=redis_prefix, kb_poll_seconds=60)
-    first, second = await _workers(settings, nlu, clock)
+    first, second = await _workers(settings, nlu, knowledge, clock)
     try:
         await second.events.start()
         assert await second.events.wait_connected(5)
@@ -288,13 +290,14 @@ async def test_a_second_worker_on_postgresql_serves_the_edit_at_once_by_the_redi
 
 
 async def test_a_second_worker_on_postgresql_catches_up_by_polling_without_redis_and_a_new_one_at_start(
-    pg_settings: Settings, nlu: Nlu, clock: Clock
+    pg_settings: Settings, nlu: Nlu, knowledge: KnowledgeService, clock: Clock
 ) -> None:
-    first, second = await _workers(pg_settings, nlu, clock)
+    first, second = await _workers(pg_settings, nlu, knowledge, clock)
     try:
         await _publish_on(first, pg_settings)
         await _until_answered(second, within=30)  # generous: a loaded CI machine builds slowly
-        third = await Runtime.start(pg_settings, nlu=nlu, knowledge=KnowledgeService(), migrate=False)  # started after
+        third = await Runtime.start(pg_settings, nlu=nlu, knowledge=own_knowledge(knowledge),
+                                    migrate=False)  # started after
         try:
             assert third.knowledge.version == 1
             assert (await Chat(third).say(QUESTION))[0].startswith(NEW_ANSWER)

@@ -11,6 +11,7 @@ from knowledge.entries import load_entries, parse_entry
 from knowledge.lint import check_edit
 from knowledge.overlay import apply_overlay, form_from_entry, raw_from_form, to_raw
 from knowledge.retriever import KnowledgeBase
+from tests.helpers.knowledge import own_knowledge
 
 
 def test_an_overlay_replaces_retires_and_adds_entries_in_a_stable_order(kb: KnowledgeBase) -> None:
@@ -42,8 +43,8 @@ def test_the_lint_of_one_edit_finds_a_phrasing_shared_with_another_entry_quickly
     assert check_edit(mine, entries) == []
 
 
-def test_the_service_serves_a_newer_version_of_the_edits_only() -> None:
-    service = KnowledgeService()
+def test_the_service_serves_a_newer_version_of_the_edits_only(knowledge: KnowledgeService) -> None:
+    service = own_knowledge(knowledge)
     entry = service.kb.entries[0]
     assert service.apply(2, {entry.id: None}) and service.kb.get(entry.id) is None
     assert not service.apply(1, {})  # a late, older version changes nothing
