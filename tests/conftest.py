@@ -109,4 +109,4 @@ def empty_postgres_url() -> Iterator[str]:
     """A new PostgreSQL database without any schema (for tests of the migrations), dropped after."""
     name = postgres.empty_database()
     yield postgres.url_of(name)
-    postgres.drop(name)
+    postgres.drop_later(name)
