@@ -3,13 +3,12 @@ notification, signs in, accepts, replies; the enterprise answers in the web chat
 appears on the case page without a reload; the commissioner resolves; the enterprise rates
 不满意, the manager works the follow-up to its answer, the enterprise rates the follow-up, and
 the manager downloads the month's workbook, which the test reads back. Screenshots of the inbox
-and the case at 1280×800 and 390×844 go to $QIBOT_SCREENSHOT_DIR (default /tmp/console-shots).
+and the case at 1280×800 and 390×844 go to $QIBOT_SCREENSHOT_DIR when it is set.
 
 Skips with the reason when no Chromium is installed."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ from bot.storage.db import transaction
 from bot.storage.models import ChannelIdentity, Enterprise, Outbox
 from intents.classifier import Nlu
 from tests.channels.wechat.wechat_helpers import WeChatServers, wechat_environ
-from tests.helpers.browser import SCREENS, Site, chromium, expect, free_port, say
+from tests.helpers.browser import SCREENS, Site, chromium, expect, free_port, say, screenshot
 from tests.helpers.clock import Clock
 from tests.helpers.console import PASSWORD, add_accounts
 from tests.helpers.fakes.wechat_server import FakeWeChat
@@ -80,13 +79,6 @@ async def _site(tmp_path: Path, nlu: Nlu, knowledge: KnowledgeService, environ: 
     yield running
     await running.stop()
     await runtime.close()
-
-
-@pytest.fixture
-def shots() -> Path:
-    path = Path(os.environ.get("QIBOT_SCREENSHOT_DIR") or "/tmp/console-shots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture
@@ -147,7 +139,7 @@ async def sign_in(page: Any, login: str) -> None:
 
 
 async def test_a_commissioner_handles_a_case_from_the_notification_to_its_resolution(
-    site: Site, browser: Any, shots: Path
+    site: Site, browser: Any, tmp_path: Path
 ) -> None:
     enterprise = await new_page(browser, "phone")
     await enterprise.goto(site.url)
@@ -186,7 +178,7 @@ async def test_a_commissioner_handles_a_case_from_the_notification_to_its_resolu
     answer = staff.locator("#conversation .chat__msg--in", has_text="上午9点以后都可以")
     await answer.wait_for()  # arrived through the event stream
     assert await staff.evaluate("window.__notReloaded === true")
-    await staff.screenshot(path=str(shots / "case-desktop.png"))
+    await screenshot(staff, "console-case-desktop")
 
     await staff.keyboard.press("s")
     await staff.fill("#resolve-text", "已上门完成4台加油机校准，证书已出具")
@@ -204,17 +196,17 @@ async def test_a_commissioner_handles_a_case_from_the_notification_to_its_resolu
         await staff.locator("#live .case-row__number", has_text=number_).first.wait_for()
     await expect(staff).to_have_title(re.compile(r"^\(2\) 工作台"))
     assert await staff.evaluate("window.__notReloaded === true")
-    await staff.screenshot(path=str(shots / "inbox-desktop.png"))
+    await screenshot(staff, "console-inbox-desktop")
 
     phone = await new_page(browser, "phone")
     await phone.goto(link)
     await sign_in(phone, "chen")
     await phone.wait_for_url(re.compile(f"/console/cases/{number}$"))
-    await phone.screenshot(path=str(shots / "case-phone.png"), full_page=True)
+    await screenshot(phone, "console-case-phone", full_page=True)
     width = await phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the case page scrolls sideways on a phone ({width}px)"
     await phone.goto(site.url + "console/")
-    await phone.screenshot(path=str(shots / "inbox-phone.png"), full_page=True)
+    await screenshot(phone, "console-inbox-phone", full_page=True)
     assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
 
     # The enterprise rates the service 不满意: a follow-up opens, which the manager works in the
@@ -245,7 +237,7 @@ async def test_a_commissioner_handles_a_case_from_the_notification_to_its_resolu
     await manager.goto(f"{site.url}console/manage/?month={month}")
     async with manager.expect_download() as downloading:
         await manager.get_by_role("link", name=re.compile("月报")).click()
-    saved = shots / f"report-{month}.xlsx"
+    saved = tmp_path / f"report-{month}.xlsx"
     await (await downloading.value).save_as(saved)
     book = load_workbook(saved)
     figures = {row[0]: row[1] for row in book["月报"].iter_rows(values_only=True) if row and row[0]}

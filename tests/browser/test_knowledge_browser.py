@@ -1,12 +1,10 @@
 """The console's knowledge pages in a real Chromium, at 1280×800 and 390×844: a manager searches
 with a user's question, opens the entry, edits its answer, previews the card with the lint result
-and publishes; every page fits the screen. Screenshots go to $QIBOT_SCREENSHOT_DIR (default
-/tmp/wt-kb-shots) for a person to look at."""
+and publishes; every page fits the screen. Screenshots go to $QIBOT_SCREENSHOT_DIR, when it is
+set, for a person to look at."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ from bot.services import staff_accounts
 from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from intents.classifier import Nlu
-from tests.helpers.browser import SCREENS, chromium, free_port
+from tests.helpers.browser import SCREENS, chromium, free_port, screenshot
 from tests.helpers.chat import Chat
 from tests.helpers.clock import Clock
 from tests.helpers.console import PASSWORD
@@ -34,12 +32,6 @@ QUESTION = "中国品牌日是哪一天"
 def knowledge(knowledge: KnowledgeService) -> KnowledgeService:
     """This test's own: publishing changes it."""
     return own_knowledge(knowledge)
-
-
-def _shots() -> Path:
-    path = Path(os.environ.get("QIBOT_SCREENSHOT_DIR") or "/tmp/wt-kb-shots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 async def _sign_in(page: Any, base: str) -> None:
@@ -75,7 +67,7 @@ async def test_a_manager_searches_edits_previews_and_publishes_on_a_desktop_and_
                 await answer.wait_for()
                 assert "直接回答" in await answer.inner_text()
                 assert await page.evaluate(NO_OVERFLOW), f"the search page scrolls sideways ({screen})"
-                await page.screenshot(path=str(_shots() / f"kb-search-{screen}.png"), full_page=True)
+                await screenshot(page, f"kb-search-{screen}", full_page=True)
 
                 await answer.get_by_role("link", name=QUESTION).click()
                 await page.get_by_role("link", name="修改").click()
@@ -87,8 +79,8 @@ async def test_a_manager_searches_edits_previews_and_publishes_on_a_desktop_and_
                 assert new_answer in await preview.inner_text()
                 assert "没有错误" in await page.locator(".kb-verdict").inner_text()
                 assert await page.evaluate(NO_OVERFLOW), f"the edit page scrolls sideways ({screen})"
-                await page.screenshot(path=str(_shots() / f"kb-edit-{screen}.png"), full_page=True)
-                await page.screenshot(path=str(_shots() / f"kb-preview-landing-{screen}.png"))  # what shows first
+                await screenshot(page, f"kb-edit-{screen}", full_page=True)
+                await screenshot(page, f"kb-preview-landing-{screen}")  # what shows first
 
                 # The check result is where a preview lands (on a phone, below the long form); it
                 # has its own publish button.
@@ -97,7 +89,7 @@ async def test_a_manager_searches_edits_previews_and_publishes_on_a_desktop_and_
                 await page.wait_for_url(lambda url: f"/console/knowledge/entry/{ENTRY}?published=1" in url)
                 assert "已保存并发布" in await page.locator("main").inner_text()
                 assert await page.evaluate(NO_OVERFLOW), f"the entry page scrolls sideways ({screen})"
-                await page.screenshot(path=str(_shots() / f"kb-entry-{screen}.png"), full_page=True)
+                await screenshot(page, f"kb-entry-{screen}", full_page=True)
                 assert (await Chat(runtime, user=f"u-{screen}").say(QUESTION))[0].startswith(new_answer)
                 await context.close()
     finally:

@@ -1,13 +1,11 @@
 """The manager's dashboard in a real Chromium, on a phone (390×844) and a desktop (1280×800):
 it fits the screen, its charts are drawn, a click on a bar opens the cases it counts, and a
-follow-up can be worked with the form. Screenshots go to $QIBOT_SCREENSHOT_DIR (or a temporary
-folder) for a person to look at. Signed in through the console's sign-in page."""
+follow-up can be worked with the form. Screenshots go to $QIBOT_SCREENSHOT_DIR (when it is
+set) for a person to look at. Signed in through the console's sign-in page."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ from bot.services import staff_accounts
 from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from intents.classifier import Nlu
-from tests.helpers.browser import SCREENS, chromium, free_port
+from tests.helpers.browser import SCREENS, chromium, free_port, screenshot
 from tests.helpers.clock import Clock
 from tests.helpers.console import PASSWORD
 from tests.helpers.managed import MONTH, NOW, Fixture, build_month
@@ -75,12 +73,6 @@ async def page(browser: Any, served: tuple[str, Fixture], screen: str) -> AsyncI
         await context.close()
 
 
-def _shots() -> Path:
-    path = Path(os.environ.get("QIBOT_SCREENSHOT_DIR") or "/tmp/qibot-screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 async def test_the_dashboard_fits_the_screen_and_a_bar_opens_its_cases(
     page: Any, served: tuple[str, Fixture], screen: str
 ) -> None:
@@ -89,13 +81,13 @@ async def test_the_dashboard_fits_the_screen_and_a_bar_opens_its_cases(
     await page.locator("svg.chart").first.wait_for()
     assert await page.locator("svg.chart").count() == 3
     assert await page.evaluate(NO_OVERFLOW), "the dashboard scrolls sideways"
-    await page.screenshot(path=str(_shots() / f"dashboard-{screen}.png"))
-    await page.screenshot(path=str(_shots() / f"dashboard-full-{screen}.png"), full_page=True)
+    await screenshot(page, f"dashboard-{screen}")
+    await screenshot(page, f"dashboard-full-{screen}", full_page=True)
     await page.locator('svg.chart a[href*="metric=level-1"]').click()
     await page.wait_for_url("**metric=level-1**")
     assert fx.numbers["C"] in await page.locator("table").inner_text()
     assert await page.evaluate(NO_OVERFLOW)
-    await page.screenshot(path=str(_shots() / f"drilldown-{screen}.png"))
+    await screenshot(page, f"drilldown-{screen}")
 
 
 async def test_a_follow_up_is_worked_with_its_form(page: Any, served: tuple[str, Fixture], screen: str) -> None:
@@ -107,7 +99,7 @@ async def test_a_follow_up_is_worked_with_its_form(page: Any, served: tuple[str,
     await page.get_by_role("button", name="记录核实").wait_for()
     assert "已电话回访，企业反映受理慢" in await page.locator("ol.steps").inner_text()
     assert await page.evaluate(NO_OVERFLOW)
-    await page.screenshot(path=str(_shots() / f"followup-{screen}.png"), full_page=True)
+    await screenshot(page, f"followup-{screen}", full_page=True)
 
 
 ROW_LAYOUT = """() => [...document.querySelectorAll('table.cards tr')].filter(r => r.querySelector('td')).map(r => {
@@ -135,4 +127,4 @@ async def test_the_libraries_read_as_cards_on_a_phone_and_as_a_table_on_a_deskto
     else:
         assert all(row["tops"] == 1 for row in rows)  # every field of a row on one line: a table
     assert await page.evaluate(NO_OVERFLOW)
-    await page.screenshot(path=str(_shots() / f"library{path.rsplit('/', 1)[1]}-{screen}.png"), full_page=True)
+    await screenshot(page, f"library{path.rsplit('/', 1)[1]}-{screen}", full_page=True)

@@ -1,7 +1,7 @@
 """The web chat in a real Chromium, on a phone (390×844) and a desktop (1280×800): what a visitor
 sees and clicks. "Seen" means inside the viewport (Playwright's in-viewport check, or the text's
 own box inside the scrolling log), not merely present in the page. Screenshots of each moment go
-to $QIBOT_SCREENSHOT_DIR (or a temporary folder) for a person to look at.
+to $QIBOT_SCREENSHOT_DIR (when it is set) for a person to look at.
 
 Skips with the reason when no Chromium is installed (``.ci/run`` installs it, and there the test
 must run). One Chromium serves the module (launching it per test was most of the module's time);
@@ -12,7 +12,6 @@ connection belongs to."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -30,7 +29,7 @@ from bot.services.demo import load_demo
 from bot.services.knowledge import KnowledgeService
 from bot.storage.db import transaction
 from intents.classifier import Nlu
-from tests.helpers.browser import SCREENS, Site, bot_count, chromium, expect, say
+from tests.helpers.browser import SCREENS, Site, bot_count, chromium, expect, say, screenshot
 from tests.helpers.clock import Clock
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -43,14 +42,6 @@ CREDIT_CODE = "91110000802100433B"
 @pytest.fixture(params=list(SCREENS))
 def screen(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture(scope="session")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = os.environ.get("QIBOT_SCREENSHOT_DIR")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -78,12 +69,9 @@ class Visit:
     page: Any
     site: Site
     screen: str
-    shots: Path
 
-    async def shot(self, name: str) -> Path:
-        path = self.shots / f"{name}-{self.screen}.png"
-        await self.page.screenshot(path=str(path))
-        return path
+    async def shot(self, name: str) -> Path | None:
+        return await screenshot(self.page, f"{name}-{self.screen}")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -94,14 +82,14 @@ async def browser() -> AsyncIterator[Any]:
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def visit(browser: Any, site: Site, screen: str, shots: Path) -> AsyncIterator[Visit]:
+async def visit(browser: Any, site: Site, screen: str) -> AsyncIterator[Visit]:
     context = await browser.new_context(locale="zh-CN", **SCREENS[screen])
     try:
         page = await context.new_page()
         page.set_default_timeout(15_000)
         await page.goto(site.url)
         await page.locator(".msg--welcome").wait_for()
-        yield Visit(page, site, screen, shots)
+        yield Visit(page, site, screen)
     finally:
         await context.close()
 

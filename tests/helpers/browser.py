@@ -10,6 +10,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +28,8 @@ from tests.helpers.clock import Clock
 from tests.helpers.processes import free_port
 from tests.helpers.services import skip_or_fail
 
-__all__ = ["ANSWERED", "ARGS", "CHROMIUM", "SCREENS", "Site", "bot_count", "chromium", "expect", "free_port", "say"]
+__all__ = ["ANSWERED", "ARGS", "CHROMIUM", "SCREENS", "Site", "bot_count", "chromium", "expect", "free_port", "say",
+           "screenshot"]
 
 CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -50,6 +52,18 @@ async def chromium() -> AsyncIterator[Any]:
             yield launched
         finally:
             await launched.close()
+
+
+async def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path | None:
+    """``name``.png of the page for a person to look at, in ``$QIBOT_SCREENSHOT_DIR``; none when it
+    is not set (a run nobody looks at, as CI: a full-page PNG costs Chromium ~0.7 s of CPU)."""
+    folder = os.environ.get("QIBOT_SCREENSHOT_DIR")
+    if not folder:
+        return None
+    path = Path(folder) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(path), full_page=full_page)
+    return path
 
 
 def expect(locator: Any) -> Any:
