@@ -11,8 +11,11 @@ import yaml
 from intents import yamlfile
 
 ROOT = Path(__file__).resolve().parents[2]
+# What the service reads when it runs (the evaluation sets and training examples are read only by
+# the build and evaluation commands, and are most of the bytes).
 BUNDLED = sorted(p for package in ("bot", "handlers", "intents", "knowledge")
-                 for p in (ROOT / package).rglob("*.yaml"))
+                 for p in (ROOT / package).rglob("*.yaml")
+                 if p.parent.name != "train" and p.name not in ("blind.yaml", "heldout.yaml"))
 
 
 def test_the_c_parser_is_used_where_pyyaml_has_it() -> None:
@@ -20,7 +23,7 @@ def test_the_c_parser_is_used_where_pyyaml_has_it() -> None:
 
 
 def test_every_bundled_file_reads_as_with_the_pure_python_parser() -> None:
-    assert len(BUNDLED) > 50
+    assert len(BUNDLED) > 30
     differ = [str(path.relative_to(ROOT)) for path in BUNDLED
               if yamlfile.read(path) != yaml.safe_load(path.read_text(encoding="utf-8"))]
     assert differ == []
