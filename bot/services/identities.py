@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.storage.dialect import insert_ignore
 from bot.storage.models import ChannelIdentity
 
 
@@ -18,36 +19,46 @@ async def touch(
     """The identity for this channel user, created on first contact (then the flag is True);
     records the contact time (the WeChat 48-hour customer-service window counts from it).
 
-    Looks up first: almost every message comes from a known user, so the common case is one
-    SELECT; the race of two first messages is settled by the unique key."""
-    identity = await find(session, channel, external_id)
-    created = False
-    if identity is None:
-        created = await insert_ignore(
-            session,
-            ChannelIdentity.__table__,
-            {"channel": channel, "external_id": external_id, "created_at": now, "script": "hans",
-             "language": "zh", "subscribed": True},
-            ("channel", "external_id"),
-        ) is not None
-        identity = await find(session, channel, external_id)
-        assert identity is not None
-    # One direct UPDATE instead of a dirty attribute: the ORM's flush costs several times the
-    # statement, and this runs on every message.
-    await session.execute(_TOUCH, {"identity_id": identity.id, "now": now})
-    set_committed_value(identity, "last_inbound_at", now)
-    return identity, created
+    Almost every message comes from a known user, so the common case is one statement: the
+    UPDATE that records the contact returns the row. A first contact inserts the row with its
+    contact time (``ON CONFLICT DO NOTHING … RETURNING``); the race of two first messages is
+    settled by the unique key, and the loser updates the winner's row."""
+    keys = {"b_channel": channel, "b_external_id": external_id, "now": now}
+    identity = (await session.execute(_TOUCH, keys)).scalar_one_or_none()
+    if identity is not None:
+        return identity, False
+    identity = (await session.execute(_create_statement(session.get_bind().dialect.name), keys)).scalar_one_or_none()
+    if identity is not None:
+        return identity, True
+    identity = (await session.execute(_TOUCH, keys)).scalar_one()  # created meanwhile by another turn
+    return identity, False
 
 
 # Prebuilt: every message runs these, and building a statement costs more than running it.
+_TABLE = ChannelIdentity.__table__
 _FIND = select(ChannelIdentity).where(
     ChannelIdentity.channel == bindparam("channel"), ChannelIdentity.external_id == bindparam("external_id")
 )
-_TOUCH = (
-    update(ChannelIdentity.__table__)
-    .where(ChannelIdentity.__table__.c.id == bindparam("identity_id"))
+# The ORM loads the returned row as the identity (so later attribute changes flush as usual).
+_TOUCH = select(ChannelIdentity).from_statement(
+    update(_TABLE)
+    .where(_TABLE.c.channel == bindparam("b_channel"), _TABLE.c.external_id == bindparam("b_external_id"))
     .values(last_inbound_at=bindparam("now"))
+    .returning(*_TABLE.c)
 )
+
+
+@lru_cache(maxsize=2)
+def _create_statement(dialect: str) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    insert = (
+        module.insert(_TABLE)
+        .values(channel=bindparam("b_channel"), external_id=bindparam("b_external_id"), created_at=bindparam("now"),
+                last_inbound_at=bindparam("now"), script="hans", language="zh", subscribed=True)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(*_TABLE.c)
+    )
+    return select(ChannelIdentity).from_statement(insert)
 
 
 async def find(session: AsyncSession, channel: str, external_id: str) -> ChannelIdentity | None:
