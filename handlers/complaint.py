@@ -23,7 +23,8 @@ from bot.services import cases, complaints, enterprises
 from handlers import consent, guard, signals
 from handlers.base import Match, Outcome, TurnContext
 from handlers.words import bare, words
-from intents.extract import canonical, find_case_numbers
+from intents.extract import find_case_numbers
+from intents.normalize import normalize
 
 TEXT_FLOW = "complaint_text"
 CONFIRM_FLOW = "complaint_confirm"
@@ -36,7 +37,7 @@ _COMPLAINT_NUMBER = re.compile(r"(?<![a-z0-9])ts[\s\-_‐‑‒–—―−.·/]
 def find_complaint_numbers(text: str) -> list[str]:
     """Complaint numbers in canonical form ``TS-2026-000001``, in order, without duplicates."""
     found: list[str] = []
-    for match in _COMPLAINT_NUMBER.finditer(canonical(text)):
+    for match in _COMPLAINT_NUMBER.finditer(normalize(text).text):
         number = f"TS-{match.group(1)}-{match.group(2)}"
         if number not in found:
             found.append(number)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import yaml
 
-from intents.extract import canonical
+from intents.normalize import normalize
 
 _PUNCT = re.compile(r"[\s,，。.!！?？~～:：;；、\"“”'‘’()（）]+")
 
 
 def bare(text: str) -> str:
-    return _PUNCT.sub("", canonical(text))
+    return _PUNCT.sub("", normalize(text).text)
 
 
 def strip_punct(canonical: str) -> str:

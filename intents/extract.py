@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache, lru_cache, partial
+from functools import cache, partial
 
 import yaml
 
@@ -24,7 +24,6 @@ __all__ = [
     "CREDIT_CODE_WEIGHTS",
     "CreditCode",
     "TextView",
-    "canonical",
     "code_text",
     "code_view",
     "compact_text",
@@ -95,14 +94,6 @@ def _clamp_score(value: float) -> int:
     return max(1, min(5, int(value + 0.5)))
 
 
-@lru_cache(maxsize=256)
-def canonical(text: str) -> str:
-    """``normalize(text).text``, remembered for recent texts: a turn asks for the canonical form
-    of the same message in several places (a rating, a case or complaint number, the short
-    answers of a flow), and normalising is a pure function of the text."""
-    return normalize(text).text
-
-
 def extract_rating(text: str) -> int | None:
     """Satisfaction score 1–5 from what a user wrote, or ``None`` when the text holds none.
 
@@ -112,7 +103,7 @@ def extract_rating(text: str) -> int | None:
     """
     if not text:
         return None
-    return rating_in_canonical(canonical(text))
+    return rating_in_canonical(normalize(text).text)
 
 
 def rating_in_canonical(canon: str) -> int | None:
@@ -154,7 +145,7 @@ def find_case_numbers(text: str) -> list[str]:
     if not text:
         return []
     found: list[str] = []
-    for match in CASE_NUMBER_RE.finditer(canonical(text)):
+    for match in CASE_NUMBER_RE.finditer(normalize(text).text):
         number = f"QI-{match.group(1)}-{match.group(2)}"
         if number not in found:
             found.append(number)
@@ -172,7 +163,7 @@ def find_mobiles(text: str) -> list[str]:
     if not text:
         return []
     found: list[str] = []
-    for match in MOBILE_RE.finditer(canonical(text)):
+    for match in MOBILE_RE.finditer(normalize(text).text):
         digits = re.sub(r"\D", "", match.group(1))
         if digits not in found:
             found.append(digits)
