@@ -43,15 +43,19 @@ async def run(runtime: Runtime, messages: int, concurrency: int, offset: int) ->
     return time.perf_counter() - started, latencies
 
 
-async def stages(runtime: Runtime, messages: int, offset: int) -> tuple[dict[str, float], float, float]:
+async def stages(runtime: Runtime, messages: int, offset: int, users: int = 0
+                 ) -> tuple[dict[str, float], float, float]:
     """CPU per turn by stage, turns one at a time (so each stage's thread CPU is its own), and
-    the process's CPU per turn over the same turns (which includes the event loop's own work)."""
+    the process's CPU per turn over the same turns (which includes the event loop's own work).
+    ``users``: 0, every message from a new user (a first contact each); N, from N users in turn
+    (after the first round, known users: the common case of a running service)."""
     totals = dict.fromkeys(metrics.STAGES, 0.0)
     process_started = time.process_time()
     for i in range(messages):
+        user = f"user-{offset + i}" if not users else f"user-{offset}-{i % users}"
         with metrics.turn_scope(record=False) as clock:
-            await runtime.dialogue.handle(InboundMessage("wechat", f"user-{offset + i}", TEXTS[i % 4],
-                                                         message_id=str(i)))
+            await runtime.dialogue.handle(InboundMessage("wechat", user, TEXTS[i % 4],
+                                                         message_id=f"{i}/{process_started}"))
         for name, seconds in clock.cpu.items():
             totals[name] += seconds
     process = (time.process_time() - process_started) / messages
@@ -69,6 +73,8 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--users", type=int, default=0,
+                        help="stages: messages from this many users in turn (0: a new user each, the default)")
     parser.add_argument("--compare", action="store_true",
                         help="measure the stages as before the BLAS and limits-storage fixes first (same process)")
     args = parser.parse_args()
@@ -98,6 +104,11 @@ async def main() -> None:
             print_stages(*await stages(runtime, args.messages, 3 * 10**7))
             runtime.limits._memory = ours
             print("now: BLAS threads 1, InlineExpiryMemoryStorage")
+        if args.users:
+            await stages(runtime, args.users, 4 * 10**7, args.users)  # their first contacts, not measured
+            print(f"known users ({args.users} in turn):")
+            print_stages(*await stages(runtime, args.messages, 4 * 10**7, args.users))
+            print("a new user each message:")
         print_stages(*await stages(runtime, args.messages, 10**7))
         print(f"{'users at once':>14} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
         for n, concurrency in enumerate(args.concurrency):

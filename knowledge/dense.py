@@ -49,6 +49,7 @@ class DenseIndex:
         self._p, self._p_owner = phrasing_vectors, phrasing_owner
         self._a, self._a_owner = answer_vectors, answer_owner
         self.n_entries = n_entries
+        self._p_runs, self._a_runs = _runs(phrasing_owner), _runs(answer_owner)
 
     @classmethod
     def build(cls, phrasings: Sequence[Sequence[str]], answers: Sequence[Sequence[str]],
@@ -66,13 +67,30 @@ class DenseIndex:
 
     def scores(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(best phrasing cosine, best answer-sentence cosine) of every entry; 0 where none."""
-        return self._best(self._p @ query, self._p_owner), self._best(self._a @ query, self._a_owner)
+        return (self._best(self._p @ query, self._p_owner, self._p_runs),
+                self._best(self._a @ query, self._a_owner, self._a_runs))
 
-    def _best(self, sims: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    def _best(self, sims: np.ndarray, owner: np.ndarray, runs: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
         out = np.zeros(self.n_entries, dtype=np.float64)
-        if len(sims):
+        if not len(sims):
+            return out
+        if runs is None:
             np.maximum.at(out, owner, sims)
+            return out
+        # Each entry's texts are one run of rows (``build``): one max per run is the same
+        # maximum as ``np.maximum.at`` (max is exact), at a fraction of its cost per query.
+        present, starts = runs
+        out[present] = np.maximum(np.maximum.reduceat(sims, starts), 0.0)
         return out
+
+
+def _runs(owner: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The entries that own rows and where each one's run of rows starts, when the owners are
+    sorted (as ``build`` lays them out); None otherwise."""
+    if not len(owner) or (np.diff(owner) < 0).any():
+        return None
+    present, starts = np.unique(owner, return_index=True)
+    return present, starts
 
 
 def entry_texts(entries: Sequence[Entry], analyze: Callable[[str], Analyzed]) -> list[str]:

@@ -115,7 +115,8 @@ class DialogueEngine:
     async def _handle_locked(self, message: InboundMessage, nlu: NluResult) -> TurnResult:
         now = self.clock()
         async with transaction(self.sessions) as session:
-            identity, first_contact = await identities.touch(session, message.channel, message.user_id, now)
+            arrival = await identities.arrive(session, message.channel, message.user_id, now)
+            identity = arrival.identity
             inbound_id = await message_log.record_inbound(
                 session, identity.id, message, act=nlu.act, domain=nlu.domain, confidence=nlu.confidence
             )
@@ -144,12 +145,12 @@ class DialogueEngine:
                 texts=self.texts,
                 now=now,
                 policy=self.policy,
-                first_contact=first_contact,
+                first_contact=arrival.first_contact,
                 limits=self.limits,
             )
             # Messages that could not be pushed earlier (channel closed, outside a push window)
             # are handed over first, so nothing sent to this user is ever lost.
-            held = await outbox.take_held(session, identity.id, now)
+            held = await outbox.take_held(session, identity.id, now) if arrival.held else ()
             with metrics.stage("handler"):
                 outcome = await self._dispatch(ctx, session)
             answers = tuple(self._localise(reply, identity.script, language) for reply in outcome.replies)

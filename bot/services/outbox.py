@@ -87,15 +87,16 @@ async def message_enterprise(
     )
 
 
-# Prebuilt: asked on every message. Held rows, and rows whose push keeps failing (no access
-# token, the platform down): the dispatcher retries those with backoff, possibly for hours, while
-# the user is right here. Rows a worker is delivering right now are ``sending`` (their claim is
-# committed before the push): left to it. On PostgreSQL rows a worker is claiming are skipped too.
-_TAKEABLE = or_(Outbox.status == "held",
-                and_(Outbox.status == "pending", Outbox.attempts > 0, Outbox.last_error.is_not(None)))
+# Held rows, and rows whose push keeps failing (no access token, the platform down): the
+# dispatcher retries those with backoff, possibly for hours, while the user is right here. Rows a
+# worker is delivering right now are ``sending`` (their claim is committed before the push): left
+# to it. On PostgreSQL rows a worker is claiming are skipped too. A message's first statement
+# (``identities.arrive``) asks whether any such row exists, so only then is ``_HELD`` run.
+TAKEABLE = or_(Outbox.status == "held",
+               and_(Outbox.status == "pending", Outbox.attempts > 0, Outbox.last_error.is_not(None)))
 _HELD = (
     select(Outbox)
-    .where(Outbox.identity_id == bindparam("identity_id"), _TAKEABLE)
+    .where(Outbox.identity_id == bindparam("identity_id"), TAKEABLE)
     .order_by(Outbox.id)
     .with_for_update(skip_locked=True)
 )
@@ -103,7 +104,7 @@ _HELD = (
 # this update, and a dispatcher may have claimed a failing row in between (it then pushes it).
 _TAKE = (
     update(Outbox)
-    .where(Outbox.id.in_(bindparam("ids", expanding=True)), _TAKEABLE)
+    .where(Outbox.id.in_(bindparam("ids", expanding=True)), TAKEABLE)
     .values(status="sent", sent_at=bindparam("now"))
     .returning(Outbox.id)
     .execution_options(synchronize_session="fetch")  # the loaded rows read "sent" too

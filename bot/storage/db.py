@@ -75,9 +75,27 @@ class TimedQueuePool(AsyncAdaptedQueuePool):
     def _do_get(self) -> Any:
         started = time.perf_counter()
         try:
-            return super()._do_get()
+            record: Any = super()._do_get()  # a _ConnectionRecord (its ``fresh`` is not in the interface)
         finally:
             metrics.POOL_WAIT.observe(time.perf_counter() - started)
+        # The pre-ping (a round trip before every transaction) is for connections that may have
+        # died while they sat in the pool: one that did a transaction less than PING_AFTER_IDLE
+        # ago is as alive as a ping would prove, so it goes without (SQLAlchemy's "fresh"
+        # connection, which it never pings). Under load, that is every checkout. Should the
+        # server go away in that second, the statement fails as a disconnect instead, which
+        # invalidates the pool and answers "busy" like a failed ping (bot/storage/outage.py).
+        returned = record.info.get(_RETURNED_AT)
+        if returned is not None and time.monotonic() - returned < PING_AFTER_IDLE:
+            record.fresh = True
+        return record
+
+    def _do_return_conn(self, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+        super()._do_return_conn(record)
+
+
+PING_AFTER_IDLE = 1.0  # seconds a pooled PostgreSQL connection may idle before it is pinged at checkout
+_RETURNED_AT = "qibot_returned_at"
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:

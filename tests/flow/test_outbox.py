@@ -109,3 +109,34 @@ async def test_enqueue_with_a_dedup_key_is_idempotent(flow_runtime: Runtime, clo
     async with flow_runtime.sessions() as session:
         rows = (await session.execute(select(Outbox).where(Outbox.dedup_key.is_not(None)))).scalars().all()
     assert len(rows) == 1
+
+
+async def test_a_held_message_reaches_its_user_with_the_next_answer_and_no_one_else(
+    flow_runtime: Runtime, clock: Clock
+) -> None:
+    """Whether anything is held is asked in the message's first statement: it must be this
+    user's rows, whatever the ids of the outbox rows and of the other users."""
+    from sqlalchemy import update
+
+    from bot.messages import InboundMessage
+
+    users = [f"visitor-{n}" for n in range(4)]
+    for user in users:
+        await flow_runtime.dialogue.handle(InboundMessage("flaky", user, "你好", message_id=f"{user}-1"))
+    async with transaction(flow_runtime.sessions) as session:
+        ids = {i.external_id: i.id for i in (await session.execute(select(ChannelIdentity))).scalars()}
+    for _ in range(5):  # staff rows first, so no outbox id equals its user's identity id
+        await enqueue(flow_runtime, clock)
+    held = await enqueue(flow_runtime, clock, identity_id=ids["visitor-2"])
+    async with transaction(flow_runtime.sessions) as session:
+        await session.execute(update(Outbox).where(Outbox.id == held).values(status="held"))
+    assert held != ids["visitor-2"]
+
+    for user in users:
+        result = await flow_runtime.dialogue.handle(InboundMessage("flaky", user, "谢谢", message_id=f"{user}-2"))
+        texts = [r.text for r in result.replies]
+        if user == "visitor-2":
+            assert texts[0] == "您好，手机13812345678" and len(texts) > 1  # the held message, then the answer
+        else:
+            assert "您好，手机13812345678" not in texts
+    assert (await outbox_row(flow_runtime.sessions, held)).status == "sent"

@@ -64,3 +64,21 @@ def test_a_failing_encoder_falls_back_to_the_lexical_result() -> None:
 def test_answer_sentences_are_cut_at_sentence_ends() -> None:
     parts = sentences("强制检定不收费。非强制检定和校准要付费；例如：。价格以机构公示为准！")
     assert parts == ["强制检定不收费。", "非强制检定和校准要付费；", "价格以机构公示为准！"]
+
+
+def test_best_per_entry_is_the_maximum_over_its_texts_and_zero_without_any() -> None:
+    """The per-entry maximum taken run by run equals the one taken row by row, negative
+    cosines count as 0 and an entry without texts scores 0, sorted owners or not."""
+    from knowledge.dense import DenseIndex
+
+    rng = np.random.default_rng(7)
+    owner = np.array([0, 0, 2, 2, 2, 3, 5, 5], dtype=np.int64)  # entries 1 and 4 have no text
+    vectors = rng.standard_normal((len(owner), 4)).astype(np.float32)
+    for rows in (np.arange(len(owner)), rng.permutation(len(owner))):  # built order, and shuffled
+        index = DenseIndex(vectors[rows], owner[rows], vectors[:0], owner[:0], n_entries=6)
+        query = rng.standard_normal(4).astype(np.float32)
+        best, none = index.scores(query)
+        sims, owners = vectors[rows] @ query, owner[rows]
+        expected = [max([0.0, *(float(s) for s, o in zip(sims, owners, strict=True) if o == e)]) for e in range(6)]
+        assert best.tolist() == expected
+        assert best[1] == best[4] == 0.0 and not none.any()
