@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from bot.storage import db
 from bot.storage.models import MessageLog, ServiceCase
-from tests.helpers.cli import run
+from tests.helpers.cli import invoke, run
 from tests.helpers.processes import Process, environment, free_port
 from tests.helpers.services import REDIS_URL
 
@@ -36,7 +36,7 @@ def cluster_env(tmp_path: Path, postgres_url: str, redis_prefix: str) -> Iterato
     sample commissioners, as the compose file's ``migrate`` service leaves it."""
     env = environment(tmp_path / "data", database_url=postgres_url, redis_url=REDIS_URL, redis_prefix=redis_prefix)
     for step in (["db", "upgrade"], ["demo", "load"]):
-        done = run(step, tmp_path / "data", env=env, timeout=120)
+        done = invoke(step, tmp_path / "data", env=env)
         assert done.returncode == 0, done.stderr
     yield env
 
@@ -110,8 +110,8 @@ async def test_two_workers_and_a_delivery_worker_carry_a_conversation(
             assert await count(postgres_url, select(func.count()).select_from(ServiceCase)) == 1
 
             async with http.ws_connect(f"{b.replace('http', 'ws')}/api/chat/ws", headers=page.headers(b)) as ws:
-                done = run(["case", "reply", number, "样品请周三前送到"], Path(cluster_env["QIBOT_DATA_DIR"]),
-                           env=cluster_env)
+                done = invoke(["case", "reply", number, "样品请周三前送到"], Path(cluster_env["QIBOT_DATA_DIR"]),
+                              env=cluster_env)
                 assert done.returncode == 0, done.stderr
                 texts: list[str] = []
                 while not any("样品请周三前送到" in t for t in texts):
