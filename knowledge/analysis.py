@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from sys import intern
 
 from intents.normalize import normalize, tokenizer
 from knowledge import codes as codemod
+from knowledge import english
 from knowledge.synonyms import Synonyms
 
 MAX_QUERY_CHARS = 512  # a question longer than this is a paste; its head says what it is about
@@ -48,11 +50,33 @@ def _words(text: str) -> list[str]:
     The shared jieba tokenizer runs without its HMM new-word guessing: on colloquial questions the
     guesses glue characters into one-off "words" that match nothing, and leaving unknown runs as
     single characters matched as well or better (leave-one-question-out top-1 78.8 % vs 78.4 %)
-    at about two thirds of the segmentation time. Words are interned: an index of 50,000 entries
-    holds millions of term occurrences over a vocabulary of a few hundred thousand.
+    at about two thirds of the segmentation time. English words standing on their own are kept
+    whole, stemmed, and glossary phrases replaced by their Chinese words (``knowledge.english``).
+    Words are interned: an index of 50,000 entries holds millions of term occurrences over a
+    vocabulary of a few hundred thousand.
     """
+    out: list[str] = []
+    pos = 0
+    for m in english.WORD.finditer(text):
+        out.extend(_chinese_words(text[pos : m.start()]))
+        if (term := english.token(m.group())) is not None:
+            out.append(term)
+        pos = m.end()
+    out.extend(_chinese_words(text[pos:]))
+    return english.glossary().expand(out, _cut) if pos else out
+
+
+def _chinese_words(text: str) -> list[str]:
+    if not text.strip():
+        return []
     words = tokenizer().lcut(text, HMM=False)
     return [intern(w) for w in words if w.strip() and w not in STOPWORDS and not _PUNCT.match(w)]
+
+
+@lru_cache(maxsize=4096)
+def _cut(chinese: str) -> tuple[str, ...]:
+    """The words of a glossary's Chinese term as the index holds them."""
+    return tuple(_chinese_words(normalize(chinese).text))
 
 
 def raw_terms(text: str) -> list[str]:

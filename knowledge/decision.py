@@ -38,7 +38,7 @@ from knowledge import rerank
 from knowledge.rerank import Reranker
 
 DECISION_FILE = Path(__file__).parent / "data" / "decision.npz"
-STAGES = ("lexical", "lexical_alone", "dense")
+STAGES = ("lexical", "lexical_alone", "dense", "dense_latin")
 MARGIN_CAP = 10.0
 QUERY_FEATURES = (
     "p1", "p2", "p_none", "logit_margin", "unknown", "length", "terms", "candidates",

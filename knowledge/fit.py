@@ -41,7 +41,7 @@ from knowledge import rerank as rerankmod
 from knowledge.calibration import CALIBRATION_FILE, DENSE_CALIBRATION_FILE, DENSE_FEATURES, Calibration
 from knowledge.entries import Entry, load_entries
 from knowledge.features import FEATURES
-from knowledge.retriever import KnowledgeBase, Ranked
+from knowledge.retriever import LATIN_TO_DENSE, KnowledgeBase, Ranked, is_latin
 from knowledge.synonyms import load_groups
 
 log = logging.getLogger(__name__)
@@ -489,6 +489,11 @@ def fit_decision(
     both = [s for s in samples if s.dense is not None] if dense_cal is not None else list(samples)
     kinds = np.asarray([s.kind for s in both])
     groups = _groups(both, entries)
+    # English questions are never answered by the word stage when a meaning stage follows (the
+    # retriever sends them to it, ``retriever.LATIN_TO_DENSE``): their word scores come from the
+    # glossary and judge them differently from Chinese ones, so the word stage's threshold is
+    # chosen on the questions it answers.
+    latin = np.asarray([is_latin(s.text) for s in both]) if LATIN_TO_DENSE and dense_cal is not None else None
     view = _View.of(entries, load_groups() if groups_of_synonyms is None else groups_of_synonyms, cal)
     covered, uncovered, offtopic, gap = kinds == "loqo", kinds == "loeo", kinds == "offtopic", kinds == "gap"
     xl, yl, yl0, rr_l = _rows(_listed(both, cal, view), groups, cal.features)
@@ -506,10 +511,28 @@ def fit_decision(
     dense_at = {(float(t), float(c)): (pd >= t) & (cd >= c) for t in DENSE_GRID for c in COVER_GRID}
     never = np.zeros(len(both), dtype=bool)
 
+    # With English questions sent to the meaning stage, each script gets its own thresholds there,
+    # each within the bounds on its own questions: the Chinese ones decide the word stage and the
+    # meaning stage's Chinese threshold, the English ones the meaning stage's English threshold.
+    chinese = ~latin if latin is not None else np.ones(len(both), dtype=bool)
+    sel_covered, sel_uncovered, sel_offtopic, sel_gap = (m & chinese for m in (covered, uncovered, offtopic, gap))
+
+    def shares(answered: np.ndarray, right: np.ndarray, sel: np.ndarray) -> tuple[float, float, float, float, float]:
+        c, u, o, g = covered & sel, uncovered & sel, offtopic & sel, gap & sel
+        return (
+            float((right & c).sum() / max(c.sum(), 1)),
+            float((answered & ~right & c).sum() / max(c.sum(), 1)),
+            float((answered & u).sum() / max(u.sum(), 1)),
+            float((answered & o).sum() / max(o.sum(), 1)),
+            float((answered & g).sum() / max(g.sum(), 1)),
+        )
+
     def figures(tl: float, td: float, ccl: float, ccd: float) -> tuple[float, float, float, float, float]:
         lexical = lex_at.get((tl, ccl))
         if lexical is None:
             lexical = (pl >= tl) & (cl >= ccl)
+        if latin is not None and td <= 1.0:
+            lexical = lexical & ~latin
         dense_ok = never if td > 1.0 else dense_at.get((td, ccd))
         if dense_ok is None:
             dense_ok = (pd >= td) & (cd >= ccd)
@@ -517,11 +540,11 @@ def fit_decision(
         right = (lexical & yl) | (dense & yd)
         answered = lexical | dense
         return (
-            float((right & covered).sum() / max(covered.sum(), 1)),
-            float((answered & ~right & covered).sum() / max(covered.sum(), 1)),
-            float((answered & uncovered).sum() / max(uncovered.sum(), 1)),
-            float((answered & offtopic).sum() / max(offtopic.sum(), 1)),
-            float((answered & gap).sum() / max(gap.sum(), 1)),
+            float((right & sel_covered).sum() / max(sel_covered.sum(), 1)),
+            float((answered & ~right & sel_covered).sum() / max(sel_covered.sum(), 1)),
+            float((answered & sel_uncovered).sum() / max(sel_uncovered.sum(), 1)),
+            float((answered & sel_offtopic).sum() / max(sel_offtopic.sum(), 1)),
+            float((answered & sel_gap).sum() / max(sel_gap.sum(), 1)),
         )
 
     def ok(f: tuple[float, float, float, float, float]) -> bool:
@@ -549,6 +572,17 @@ def fit_decision(
     best_alone = max(alone) if alone else (0.0, 0.99, 0.0)
     if dense_cal is None:
         td = 1.0
+    en: tuple[float, float, float] | None = None  # English: (right, threshold, coverage threshold)
+    if latin is not None and (latin & covered).any():
+        en_feasible = [
+            (f[0], float(t), float(c))
+            for c in COVER_GRID for t in DENSE_GRID
+            if ok(f := shares(dense_at[(float(t), float(c))], dense_at[(float(t), float(c))] & yd, latin))
+        ]
+        # within half a point of the best, the strictest thresholds
+        en_top = max((c[0] for c in en_feasible), default=0.0)
+        en = max((c for c in en_feasible if c[0] >= en_top - DECISION_TIE), key=lambda c: (c[1], c[2]),
+                 default=(0.0, 1.01, 1.01))
     right, wrong, unc, off, gaps = figures(tl, td, ccl, ccd)
     without = [figures(float(t), float(d), 0.0, 0.0) for t in LEXICAL_GRID for d in dense_grid]
     best_without = max((f[0] for f in without if ok(f)), default=0.0)
@@ -568,6 +602,17 @@ def fit_decision(
         stages["dense"] = model(xd, yd, dnames, td)
         covers["dense"] = model(xd, covered, dnames, ccd)
         rerankers["dense"] = rr_d
+        if en is not None:
+            stages["dense_latin"] = dataclasses.replace(stages["dense"], answer=round(en[1], 2))
+            covers["dense_latin"] = dataclasses.replace(covers["dense"], answer=round(en[2], 2))
+    if en is not None and latin is not None:  # the figures over all covered questions, both scripts
+        answered_en = dense_at.get((en[1], en[2]), np.zeros(len(both), dtype=bool)) & latin
+        lexical_zh = (pl >= tl) & (cl >= ccl) & chinese
+        dense_zh = ~lexical_zh & (pd >= td) & (cd >= ccd) & chinese
+        answered = lexical_zh | dense_zh | answered_en
+        right_all = (lexical_zh & yl) | ((dense_zh | answered_en) & yd)
+        english = shares(answered, right_all, latin)
+        right, wrong, unc, off, gaps = shares(answered, right_all, np.ones(len(both), dtype=bool))
     notes: dict[str, object] = {
         "folds": "leave one question position out (re-ranker, decision and coverage models alike)",
         "thresholds": {"lexical": round(tl, 2), "dense": round(td, 2), "lexical_alone": round(best_alone[1], 2),
@@ -584,6 +629,13 @@ def fit_decision(
         "offtopic_answered": round(off, 3),
         "gap_answered": round(gaps, 3),
     }
+    if en is not None:
+        notes["thresholds"]["dense_latin"] = round(en[1], 2)  # type: ignore[index]
+        notes["thresholds"]["cover_dense_latin"] = round(en[2], 2)  # type: ignore[index]
+        notes["english"] = {
+            "covered_answered_right": round(english[0], 3), "covered_answered_wrong": round(english[1], 3),
+            "offtopic_answered": round(english[3], 3), "gap_answered": round(english[4], 3),
+        }
     return decmod.Decision(stages, decmod.current_key(), rerankers, covers), notes
 
 

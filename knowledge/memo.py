@@ -30,6 +30,7 @@ import numpy as np
 from intents.cache import SignedStore
 from intents.normalize import USER_DICT, VARIANTS_FILE
 from knowledge.analysis import Analyzed, Analyzer, raw_terms
+from knowledge.english import ENGLISH_FILE
 from knowledge.synonyms import Synonyms, build
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ _INTENTS = Path(__file__).parent.parent / "intents"
 #: The code an analysis depends on: a change to one of these files invalidates every memo.
 ANALYSIS_CODE = (
     _KNOWLEDGE / "analysis.py",
+    _KNOWLEDGE / "english.py",
     _KNOWLEDGE / "codes.py",
     _KNOWLEDGE / "synonyms.py",
     _KNOWLEDGE / "memo.py",
@@ -60,7 +62,7 @@ def memo_key(groups: Sequence[Sequence[str]]) -> str:
     add("format", str(_FORMAT).encode())
     for path in ANALYSIS_CODE:
         add("code:" + path.name, path.read_bytes())
-    for path in (USER_DICT, VARIANTS_FILE):
+    for path in (USER_DICT, VARIANTS_FILE, ENGLISH_FILE):
         add("data:" + path.name, path.read_bytes() if path.exists() else b"")
     for dist in _LIBRARIES:
         try:

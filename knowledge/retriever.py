@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,15 @@ CHAR_WEIGHT = 0.3
 MAX_CHOICES = 3  # "您是不是想问" never offers more than this
 FOCUS = True  # drop context clauses of a query before ranking (off only to measure it)
 DENSE_CANDIDATES = 10  # entries added to the lexical candidates by each dense similarity
+# An English question is judged by the meaning stage whenever there is one: its word scores come
+# from the English glossary (``knowledge.english``) and mean less than a Chinese question's.
+LATIN_TO_DENSE = True
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def is_latin(text: str) -> bool:
+    """A question without a Chinese character (English, pinyin)."""
+    return not _CJK.search(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +372,8 @@ class KnowledgeBase:
         if not self.uses_dense:
             return self._judged(lexical, self.calibration, "lexical_alone")
         judged = self._judged(lexical, self.calibration, "lexical")
-        if not (dense or (dense is None and not answers(judged, self.calibration))):
+        unsure = not answers(judged, self.calibration) or (LATIN_TO_DENSE and is_latin(analyzed.text))
+        if not (dense or (dense is None and unsure)):
             return judged
         ranked = self._rank_dense(analyzed, query, indices, words, chars)
         if ranked is None:  # the encoder failed: the lexical ranking decides alone
@@ -387,12 +398,21 @@ class KnowledgeBase:
             text, len(a.terms) if a is not None else 0, cal.features, confidence,
         )
         cover = self.decision.cover(stage, cal.features)
+        answer_at, covered_at = model.answer, cover.answer if cover is not None else None
+        if stage == "dense" and LATIN_TO_DENSE and is_latin(text):
+            # English questions have their own thresholds at the meaning stage (``knowledge.fit``)
+            own = self.decision.get("dense_latin", cal.features)
+            own_cover = self.decision.cover("dense_latin", cal.features)
+            if own is not None:
+                answer_at = own.answer
+            if own_cover is not None and cover is not None:
+                covered_at = own_cover.answer
         return dataclasses.replace(
             ranked,
             p_right=model.probability(x),
-            answer_at=model.answer,
+            answer_at=answer_at,
             p_covered=cover.probability(x) if cover is not None else None,
-            covered_at=cover.answer if cover is not None else None,
+            covered_at=covered_at,
         )
 
     def rerank_inputs(self, indices: Iterable[int] | np.ndarray) -> tuple[list[list[str]], list[str], list[str]]:
