@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from sys import intern
 
-import yaml
+from intents import yamlfile
 
 ENGLISH_FILE = Path(__file__).parent / "data" / "english.yaml"
 #: An English word that stands on its own: not glued to Chinese characters, digits or other letters.
@@ -124,7 +124,7 @@ def parse(data: object) -> dict[tuple[str, ...], tuple[str, ...]]:
 def glossary(path: Path = ENGLISH_FILE) -> Glossary:
     if not path.exists():
         return Glossary({})
-    return Glossary(parse(yaml.safe_load(path.read_text(encoding="utf-8"))))
+    return Glossary(parse(yamlfile.read(path)))
 
 
 __all__ = ["ENGLISH_FILE", "STOPWORDS", "WORD", "Glossary", "glossary", "stem", "token"]
