@@ -8,10 +8,10 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, exists, literal_column, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.outbox import TAKEABLE
+from bot.storage.dialect import insert_for
 from bot.storage.models import ChannelIdentity, Outbox
 
 
@@ -73,9 +73,8 @@ _TOUCH = select(ChannelIdentity, _HELD).from_statement(
 
 @lru_cache(maxsize=2)
 def _create_statement(dialect: str) -> Any:
-    module = postgresql if dialect == "postgresql" else sqlite
     insert = (
-        module.insert(_TABLE)
+        insert_for(dialect, _TABLE)
         .values(channel=bindparam("b_channel"), external_id=bindparam("b_external_id"), created_at=bindparam("now"),
                 last_inbound_at=bindparam("now"), script="hans", language="zh", subscribed=True)
         .on_conflict_do_nothing(index_elements=["channel", "external_id"])

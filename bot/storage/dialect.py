@@ -11,10 +11,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
-def _insert(session: AsyncSession, table: Table) -> Any:
-    name = session.get_bind().dialect.name
-    module = postgresql if name == "postgresql" else sqlite
+def insert_for(dialect: str, table: Table) -> Any:
+    """An INSERT with ``on_conflict_do_nothing``/``do_update`` for the named dialect."""
+    module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table)
+
+
+def _insert(session: AsyncSession, table: Table) -> Any:
+    return insert_for(session.get_bind().dialect.name, table)
 
 
 @lru_cache(maxsize=64)
@@ -24,9 +28,8 @@ def _insert_ignore_statement(
     """Built once per shape and run with parameters: building a statement costs more than
     running it (message ids are claimed this way on every turn), and a prebuilt statement
     also keeps its SQLAlchemy cache key."""
-    module = postgresql if dialect == "postgresql" else sqlite
     return (
-        module.insert(table)
+        insert_for(dialect, table)
         .values({name: bindparam(name) for name in columns})
         .on_conflict_do_nothing(index_elements=list(conflict))
         .returning(table.c[returning])
