@@ -111,3 +111,26 @@ def test_questions_next_to_an_entry_rarely_get_it_as_a_direct_answer(dense_kb: K
     """At most 2 of 28 (7 %); the shipped models answer 1 when this was written."""
     answered = [q for q in NEAR_NEIGHBOURS if dense_kb.search(q).outcome == "answer"]
     assert len(answered) <= 2, answered
+
+
+# Off-topic messages dressed in the platform's words (a company name check, payroll, a phone
+# bill, a restaurant review): nobody here serves them. Written for this test, not taken from the
+# fitting files (calibration_negatives*.yaml) or an evaluation set.
+OFFTOPIC_IN_QI_WORDS = (
+    "我们是做检测设备的，新公司核名一般要几天能下来",
+    "质量部的小王下个月离职，离职证明要怎么开",
+    "公司想招一个懂ISO体系的文员，招聘网站哪个好",
+    "我们厂食堂的饭菜质量太差了，怎么跟老板提意见",
+    "認證公司開的發票可以抵扣增值稅嗎",
+    "办公室的打印机老卡纸，要找哪个厂家来修",
+    "CMA实验室旁边那家餐厅好吃吗",
+    "品牌手机和杂牌手机哪个性价比高",
+    "Our quality manager wants to know the best hotel near the airport",
+    "检测完身体报告出来了，血糖偏高要不要吃药",
+)
+
+
+def test_off_topic_questions_in_the_platforms_words_are_not_answered_outright(dense_kb: KnowledgeBase) -> None:
+    """At most 1 of 10 gets a direct answer."""
+    answered = [q for q in OFFTOPIC_IN_QI_WORDS if dense_kb.search(q).outcome == "answer"]
+    assert len(answered) <= 1, answered
