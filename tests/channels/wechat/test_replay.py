@@ -56,6 +56,29 @@ async def test_a_signed_url_cannot_carry_a_second_body(aiohttp_client: Any, runt
     assert (await _inbound_texts(runtime)).count("你好") == 1
 
 
+async def test_compatible_mode_a_plaintext_body_cannot_ride_on_an_encrypted_callbacks_url(
+    aiohttp_client: Any, runtime: Runtime, fake: Any
+) -> None:
+    """The URL of an encrypted callback also carries the plaintext ``signature``: posted again
+    without ``encrypt_type`` and with a forged plaintext body, it must be refused, not run."""
+    client = await client_for(aiohttp_client, runtime, wechat_mode="compatible")
+    wechat = WeChatServers(client, fake.app_id, encrypted=True)
+    ts, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+    inner = message_xml(wechat.user(), "text", {"Content": "你好", "MsgId": wechat.next_id()})
+    envelope = xmltodict.parse(wechat.crypto.encrypt_message(inner, nonce, ts))["xml"]
+    params = {"timestamp": ts, "nonce": nonce, "signature": signed(TOKEN, ts, nonce), "openid": "x"}
+    cipher = f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt>"
+    body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>{cipher}</xml>"
+    first = await client.post("/wechat", params={**params, "encrypt_type": "aes",
+                                                 "msg_signature": envelope["MsgSignature"]}, data=body.encode())
+    assert first.status == 200
+
+    forged = message_xml(wechat.user(), "text", {"Content": "我要投诉", "MsgId": wechat.next_id()})
+    replayed = await client.post("/wechat", params=params, data=forged.encode())
+    assert replayed.status == 409
+    assert "我要投诉" not in await _inbound_texts(runtime)
+
+
 async def test_a_fresh_nonce_is_accepted(aiohttp_client: Any, runtime: Runtime, fake: Any) -> None:
     client = await client_for(aiohttp_client, runtime, wechat_mode="compatible")
     wechat = WeChatServers(client, fake.app_id, encrypted=False)
