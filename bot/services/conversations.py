@@ -41,10 +41,16 @@ async def load(session: AsyncSession, identity_id: int) -> DialogueState:
     stmt = _LOAD_LOCKED if session.get_bind().dialect.name == "postgresql" else _LOAD
     row = (await session.execute(stmt, {"identity_id": identity_id})).one_or_none()
     if row is None:
-        return DialogueState(loaded=(None, {}))
+        return nothing_stored()
     flow, stored = row
     data = dict(stored or {})
     return DialogueState(flow=flow, data=data, stored=True, loaded=(flow, copy.deepcopy(data)))
+
+
+def nothing_stored() -> DialogueState:
+    """What :func:`load` finds for an identity created in the current transaction, without
+    asking: no other transaction can see that identity yet, so no state row can exist for it."""
+    return DialogueState(loaded=(None, {}))
 
 
 # Columns, not the ORM object: every turn loads the state, nothing else reads the object (saving
