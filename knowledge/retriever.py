@@ -366,6 +366,7 @@ class KnowledgeBase:
         query = self._query(analyzed)
         indices, words, chars = self._candidates(query, k)
         lexical = empty
+        feats = np.empty((0, len(featmod.FEATURES)))
         if len(indices):
             feats = self._features(query, indices, words, chars)
             lexical = self._ranked(self.calibration, indices, feats, query, analyzed)
@@ -375,7 +376,7 @@ class KnowledgeBase:
         unsure = not answers(judged, self.calibration) or (LATIN_TO_DENSE and is_latin(analyzed.text))
         if not (dense or (dense is None and unsure)):
             return judged
-        ranked = self._rank_dense(analyzed, query, indices, words, chars)
+        ranked = self._rank_dense(analyzed, query, indices, words, chars, feats)
         if ranked is None:  # the encoder failed: the lexical ranking decides alone
             return self._judged(lexical, self.calibration, "lexical_alone")
         assert self.dense_calibration is not None
@@ -481,7 +482,10 @@ class KnowledgeBase:
             return None
 
     def _rank_dense(self, analyzed: Analyzed, query: featmod.Query, lexical: np.ndarray,
-                    words: np.ndarray, chars: np.ndarray) -> Ranked | None:
+                    words: np.ndarray, chars: np.ndarray, lexical_feats: np.ndarray) -> Ranked | None:
+        """The meaning stage: the lexical candidates (whose match features ``lexical_feats``, in
+        the order of ``lexical``, the lexical stage computed already: each row depends on its
+        entry alone) and the entries nearest in meaning, with their two similarities."""
         assert self._dense is not None and self.dense_calibration is not None
         vector = self.embed_query(analyzed)
         if vector is None:
@@ -492,8 +496,9 @@ class KnowledgeBase:
             (np.argsort(-best_phrasing, kind="stable")[:n], np.argsort(-best_sentence, kind="stable")[:n])
         )
         indices = np.asarray(list(dict.fromkeys([*lexical.tolist(), *extra.tolist()])), dtype=np.int64)
-        lexical_feats = self._features(query, indices, words, chars)
-        feats = np.column_stack((lexical_feats, best_phrasing[indices], best_sentence[indices]))
+        added = self._features(query, indices[len(lexical):], words, chars)
+        match = np.concatenate((lexical_feats, added)) if len(lexical) else added
+        feats = np.column_stack((match, best_phrasing[indices], best_sentence[indices]))
         return self._ranked(self.dense_calibration, indices, feats, query, analyzed, dense=True)
 
     def search(self, text: str, limit: int = 3) -> SearchResult:

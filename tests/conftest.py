@@ -4,6 +4,8 @@ machine has one (tests that need it skip with the reason otherwise)."""
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +21,17 @@ from tests.helpers.chat import Chat
 from tests.helpers.clock import Clock
 from tests.helpers.runtime import premigrate
 from tests.helpers.services import REDIS_URL, require_redis
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the suite cache bytecode even where the environment sets ``PYTHONDONTWRITEBYTECODE``
+    (this machine does). Without the caches every xdist worker compiles the ~250 modules of the
+    service and re-rewrites every test module's asserts (8 s of CPU each), and every real ``qibot``
+    process a test starts compiles the service again (0.8 s of its ~1.2 s start). The caches go to
+    git-ignored ``__pycache__`` directories; workers and subprocesses inherit the setting, since
+    xdist starts its workers after this hook."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
 
 
 @pytest.fixture(scope="session", autouse=True)

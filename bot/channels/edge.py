@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -101,13 +102,21 @@ def _origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
-def allowed_origins(request: web.Request, public_url: str) -> set[str]:
+def allowed_origins(request: web.Request, public_url: str) -> frozenset[str]:
     """The origins the page is served from: ``QIBOT_PUBLIC_URL``'s, or (unset, for development on
     localhost) the request's own host under either scheme, since a proxy may end TLS before us."""
+    return _origins("" if public_url else request.host, public_url)
+
+
+@lru_cache(maxsize=64)
+def _origins(host: str, public_url: str) -> frozenset[str]:
+    """:func:`allowed_origins` by its inputs: every response asks (its security headers), and
+    parsing the URLs again each time cost more than the rest of the headers (a bounded cache:
+    the host is the client's to choose)."""
     if public_url:
         origin = _origin_of(public_url)
-        return {origin} if origin else set()
-    return {o for o in (_origin_of(f"{scheme}://{request.host}") for scheme in ("http", "https")) if o}
+        return frozenset((origin,)) if origin else frozenset()
+    return frozenset(o for o in (_origin_of(f"{scheme}://{host}") for scheme in ("http", "https")) if o)
 
 
 def foreign_origin(request: web.Request, public_url: str) -> str | None:
@@ -130,7 +139,12 @@ def foreign_origin(request: web.Request, public_url: str) -> str | None:
 def content_security_policy(request: web.Request, public_url: str) -> str:
     """No inline script or style, no framing, nothing fetched from elsewhere; the WebSocket's
     own origin named for browsers whose ``'self'`` does not cover ws:/wss:."""
-    sockets = sorted(o.replace("http", "ws", 1) for o in allowed_origins(request, public_url))
+    return _policy(allowed_origins(request, public_url))
+
+
+@lru_cache(maxsize=64)
+def _policy(origins: frozenset[str]) -> str:
+    sockets = sorted(o.replace("http", "ws", 1) for o in origins)
     return "; ".join((
         "default-src 'self'",
         "script-src 'self'",

@@ -134,7 +134,9 @@ class DialogueEngine:
             language = message.language or nlu.normalized.language
             if identity.language != language:
                 identity.language = language
-            state = await conversations.load(session, identity.id)
+            # A first contact has no stored state: one SELECT less (it would find nothing).
+            state = (conversations.nothing_stored() if arrival.first_contact
+                     else await conversations.load(session, identity.id))
             ctx = TurnContext(
                 message=message,
                 nlu=nlu,

@@ -1,7 +1,7 @@
 """A verified callback body → what the engine should hear: one :class:`Callback`.
 
-wechatpy parses the XML (through xmltodict, which refuses entity declarations) and picks the
-message class; this module decides the de-duplication key and the ``InboundMessage``:
+The shared parser (xmltodict, which refuses entity declarations) reads the XML's fields; this
+module decides the de-duplication key and the ``InboundMessage``:
 
 * messages are keyed by ``MsgId``; events by ``CreateTime`` + event (+ ``EventKey``), since
   WeChat gives them no id (the identity, i.e. the openid, is part of the engine's key anyway);
@@ -19,9 +19,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from wechatpy import parse_message
-from wechatpy.messages import BaseMessage
+from typing import Any
 
 from bot.channels.wechat.crypto import CallbackRejected
 from bot.channels.wechat.menu import Menu
@@ -57,22 +55,26 @@ def media_id_of(text: str) -> str | None:
 
 
 def to_callback(xml_text: str, menu: Menu) -> Callback:
-    parse_xml(xml_text)  # the shared checks (malformed, entities, no <xml>), then wechatpy's parse
+    # The shared parser's checks (malformed, entities, no <xml>) and its fields, parsed once:
+    # wechatpy's parse_message would parse the same text again with the same xmltodict, only to
+    # wrap these fields in a message class whose type we read from MsgType ourselves.
+    fields = parse_xml(xml_text)
     try:
-        message = parse_message(xml_text)
-        return _map(message, menu)
+        if not isinstance(fields["MsgType"], str):  # required as wechatpy requires it
+            raise TypeError("MsgType is not text")
+        return _map(fields, menu)
     except CallbackRejected:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CallbackRejected(400, f"unusable message ({type(exc).__name__}: {str(exc)[:80]})") from None
 
 
-def _field(message: BaseMessage, name: str) -> str:
-    value = message._data.get(name)
+def _field(message: dict[str, Any], name: str) -> str:
+    value = message.get(name)
     return value.strip() if isinstance(value, str) else ""
 
 
-def _number(message: BaseMessage, name: str, bound: int) -> int:
+def _number(message: dict[str, Any], name: str, bound: int) -> int:
     """A numeric field (CreateTime, MsgId) as WeChat sends it: ASCII digits below ``bound``, else
     a 400 (a huge ``CreateTime`` used to overflow the date conversion into a 500); absent is 0."""
     value = _field(message, name)
@@ -83,7 +85,7 @@ def _number(message: BaseMessage, name: str, bound: int) -> int:
     return int(value)
 
 
-def _map(message: BaseMessage, menu: Menu) -> Callback:
+def _map(message: dict[str, Any], menu: Menu) -> Callback:
     openid = _field(message, "FromUserName")
     account = _field(message, "ToUserName")
     if not _OPENID.match(openid):
@@ -104,8 +106,11 @@ def _map(message: BaseMessage, menu: Menu) -> Callback:
     if msg_type == "event":
         event = _field(message, "Event").lower()
         event_key = _field(message, "EventKey")
+        if event == "subscribe" and event_key.startswith(("scanbarcode|", "scanimage|", "qrscene_")):
+            # A follow by scanning a code: named as wechatpy names it (part of the message id).
+            event = "subscribe_scan" if event_key.startswith("qrscene_") else "subscribe_scan_product"
         event_id = f"ev:{create_time}:{event}"
-        if event.startswith("subscribe"):  # wechatpy renames a follow by QR code to subscribe_scan
+        if event.startswith("subscribe"):
             return Callback(openid, account, inbound("", "event", event_id, "subscribe"), subscribed=True)
         if event == "unsubscribe":
             return Callback(openid, account, None, subscribed=False)

@@ -36,7 +36,7 @@ from bot.channels.base import ChannelDeps
 from bot.channels.replay import ReplayGuard, Seen
 from bot.channels.wechat import store
 from bot.channels.wechat.callback import CHANNEL, Callback, parse_xml, to_callback
-from bot.channels.wechat.crypto import CallbackCrypto, CallbackRejected
+from bot.channels.wechat.crypto import CallbackCrypto, CallbackRejected, signature
 from bot.channels.wechat.menu import Menu, default_menu
 from bot.channels.wechat.render import format_replies, push_parts, split_text, text_reply
 from bot.channels.wechat.settings import WeChatSettings
@@ -176,9 +176,21 @@ class WeChatChannel:
         else:
             self._check_params(query, "signature")
             self.crypto.verify(query["signature"], query["timestamp"], nonce)
-        signed_by = query["msg_signature"] if encrypted else query["signature"]
-        if await self.replay.check(CHANNEL, signed_by, query["timestamp"], nonce, body) is Seen.REPLAY:
-            raise CallbackRejected(409, "signature and nonce already used with another body (replay)")
+        # Safe mode needs no replay memory: only encrypted callbacks are accepted there, and their
+        # msg_signature covers the ciphertext, the one part of the body that is read (the envelope
+        # around it is not). A second request under the same signed URL is therefore the same
+        # message: WeChat's retry, answered once by the message-id de-duplication, which is what
+        # the guard would let through as well. Skipping it saves a database transaction (or a
+        # Redis round trip) per callback. Plain and compatible mode accept plaintext bodies the
+        # signature does not cover: there every callback is remembered.
+        if self.mode != "safe":
+            # Remembered under the plaintext signature (token, timestamp, nonce), whichever way
+            # the callback came: in compatible mode the URL of an encrypted callback carries it
+            # too, so a plaintext body posted under that URL without encrypt_type meets the
+            # encrypted callback's record and is refused (under msg_signature it was not).
+            signed_by = signature(self.crypto.token, query["timestamp"], nonce)
+            if await self.replay.check(CHANNEL, signed_by, query["timestamp"], nonce, body) is Seen.REPLAY:
+                raise CallbackRejected(409, "signature and nonce already used with another body (replay)")
         return to_callback(text, self.menu), encrypted, nonce
 
     # --- the answer ------------------------------------------------------------------------

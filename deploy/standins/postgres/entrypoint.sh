@@ -10,4 +10,6 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   su postgres -c "psql -U $POSTGRES_USER -d postgres -c 'CREATE DATABASE \"$POSTGRES_DB\"'" >/dev/null
   su postgres -c "pg_ctl -D $PGDATA -m fast -w stop" >/dev/null
 fi
-exec su postgres -c "postgres -D $PGDATA -c listen_addresses=*"
+# setpriv, not su: the server replaces this shell (PID 1 in the container) and gets the stop
+# signal itself; su would stay as PID 1 and SIGKILL the server 2 s after forwarding it.
+exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" -c "listen_addresses=*"

@@ -1,7 +1,8 @@
 """Replay protection (issue 13, point 3): in plaintext and compatible mode the signature covers
 token, timestamp and nonce but not the body, so one signed URL could carry any message as any
 openid. A second body under the same signature/nonce is refused with 409 and not processed;
-the same body again (WeChat's own retry) is answered once, as before."""
+the same body again (WeChat's own retry) is answered once, as before. Safe mode signs the
+ciphertext too: it keeps no nonce and answers a resent callback once."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import uuid
 from typing import Any
 
 import pytest
+import xmltodict
 from sqlalchemy import func, select
 
 from bot.channels.wechat.inbound import plaintext_mode_warning
 from bot.channels.wechat.settings import WeChatSettings
 from bot.runtime import Runtime
 from bot.storage.models import MessageLog
-from tests.channels.wechat.wechat_helpers import TOKEN, WeChatServers, client_for, message_xml, signed
+from tests.channels.wechat.wechat_helpers import ACCOUNT, TOKEN, WeChatServers, client_for, message_xml, signed
 
 
 def _signed_params() -> dict[str, str]:
@@ -54,6 +56,29 @@ async def test_a_signed_url_cannot_carry_a_second_body(aiohttp_client: Any, runt
     assert (await _inbound_texts(runtime)).count("你好") == 1
 
 
+async def test_compatible_mode_a_plaintext_body_cannot_ride_on_an_encrypted_callbacks_url(
+    aiohttp_client: Any, runtime: Runtime, fake: Any
+) -> None:
+    """The URL of an encrypted callback also carries the plaintext ``signature``: posted again
+    without ``encrypt_type`` and with a forged plaintext body, it must be refused, not run."""
+    client = await client_for(aiohttp_client, runtime, wechat_mode="compatible")
+    wechat = WeChatServers(client, fake.app_id, encrypted=True)
+    ts, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+    inner = message_xml(wechat.user(), "text", {"Content": "你好", "MsgId": wechat.next_id()})
+    envelope = xmltodict.parse(wechat.crypto.encrypt_message(inner, nonce, ts))["xml"]
+    params = {"timestamp": ts, "nonce": nonce, "signature": signed(TOKEN, ts, nonce), "openid": "x"}
+    cipher = f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt>"
+    body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>{cipher}</xml>"
+    first = await client.post("/wechat", params={**params, "encrypt_type": "aes",
+                                                 "msg_signature": envelope["MsgSignature"]}, data=body.encode())
+    assert first.status == 200
+
+    forged = message_xml(wechat.user(), "text", {"Content": "我要投诉", "MsgId": wechat.next_id()})
+    replayed = await client.post("/wechat", params=params, data=forged.encode())
+    assert replayed.status == 409
+    assert "我要投诉" not in await _inbound_texts(runtime)
+
+
 async def test_a_fresh_nonce_is_accepted(aiohttp_client: Any, runtime: Runtime, fake: Any) -> None:
     client = await client_for(aiohttp_client, runtime, wechat_mode="compatible")
     wechat = WeChatServers(client, fake.app_id, encrypted=False)
@@ -64,12 +89,34 @@ async def test_a_fresh_nonce_is_accepted(aiohttp_client: Any, runtime: Runtime, 
         assert response.status == 200
 
 
-async def test_safe_mode_callbacks_pass_the_guard_too(wechat: WeChatServers, runtime: Runtime) -> None:
-    assert await wechat.say(wechat.user(), "你好")
+async def test_safe_mode_answers_a_resent_callback_once_without_a_nonce_row(
+    wechat: WeChatServers, runtime: Runtime
+) -> None:
+    """Safe mode signs the ciphertext, the only part of the body that is read: a request under
+    a signed URL seen before carries the same message, whatever the envelope around it says. It
+    is answered with the first answer and not run again; no nonce is stored for it."""
+    openid = wechat.user()
+    ts, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+    inner = message_xml(openid, "text", {"Content": "你好", "MsgId": wechat.next_id()})
+    envelope = xmltodict.parse(wechat.crypto.encrypt_message(inner, nonce, ts))["xml"]
+    params = {"timestamp": ts, "nonce": nonce, "signature": signed(TOKEN, ts, nonce), "openid": "x",
+              "encrypt_type": "aes", "msg_signature": envelope["MsgSignature"]}
+    encrypt = f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt>"
+    bodies = [f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>{encrypt}</xml>"] * 2
+    bodies.append(f"<xml><ToUserName><![CDATA[gh_someone_else]]></ToUserName>{encrypt}</xml>")  # envelope altered
+    answers = []
+    for body in bodies:
+        response = await wechat.client.post("/wechat", params=params, data=body.encode())
+        assert response.status == 200
+        reply = wechat.read(await response.text())
+        assert reply is not None
+        answers.append(reply["Content"])
+    assert answers[0] and answers == [answers[0]] * 3
+    assert (await _inbound_texts(runtime)).count("你好") == 1
     async with runtime.sessions() as session:
         from bot.storage.guards import SeenNonce
 
-        assert await session.scalar(select(func.count()).select_from(SeenNonce)) == 1
+        assert await session.scalar(select(func.count()).select_from(SeenNonce)) == 0
 
 
 @pytest.mark.parametrize(
