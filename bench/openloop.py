@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -206,11 +204,7 @@ def bench_database(database: str, rates: list[float], args: argparse.Namespace, 
                     print(f"  {rate:g}/s done: p99 {run.quantile(0.99):.1f} ms, {run.bad} bad", flush=True)
                     time.sleep(1.0)  # let answers pushed after the budget settle before the next rate
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                webhook.stop_servers([proc], timeout=30)
     finally:
         if created:
             _drop_postgres(args.postgres_admin, created)

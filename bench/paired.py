@@ -45,13 +45,7 @@ def start(python: str, root: Path, target: str, work: Path, name: str, database_
     if database_url:
         cmd += ["--database-url", database_url]
     proc = subprocess.Popen(cmd, cwd=root, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while not port_file.exists() or not port_file.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"the {name} server did not start")
-        time.sleep(0.1)
-    return proc, int(port_file.read_text())
+    return proc, webhook.wait_for_port(proc, port_file, name, timeout=240)
 
 
 async def send(port: int, requests: list[bytes]) -> int:
@@ -130,13 +124,7 @@ def main() -> int:
                 bad[name] += len(block) - good
         load_after = os.getloadavg()[0]
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        webhook.stop_servers(procs)
         for db in created:
             _drop_postgres(args.postgres_admin, db)
 

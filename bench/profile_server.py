@@ -107,12 +107,7 @@ def main() -> int:
         cmd += ["--html", str(args.html.resolve())]
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 240
-        while not port_file.exists() or not port_file.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not start")
-            time.sleep(0.1)
-        port = int(port_file.read_text())
+        port = webhook.wait_for_port(proc, port_file, "profiled", timeout=240)
         webhook.USERS = args.users
         warmup = 200
         requests = webhook.build_requests(port, warmup + args.messages, 10**15 + int(time.time()) * 1000)
@@ -129,11 +124,7 @@ def main() -> int:
             time.sleep(0.2)
         time.sleep(0.5)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        webhook.stop_servers([proc])
     print(f"{good}/{args.messages} callbacks answered passively; server CPU per callback under the profiler "
           f"{cpu / args.messages * 1000:.2f} ms; {args.users} openids")
     print(out.read_text(encoding="utf-8"))

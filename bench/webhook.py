@@ -247,6 +247,30 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_for_port(proc: subprocess.Popen[bytes], port_file: Path, name: str, timeout: float) -> int:
+    """The port a server started by a bench wrote to ``port_file`` (whole: it is renamed into
+    place); kills it and exits when it died or did not start within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not port_file.exists() or not port_file.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"the {name} server did not start")
+        time.sleep(0.1)
+    return int(port_file.read_text())
+
+
+def stop_servers(procs: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    """SIGTERM to every server first (they shut down gracefully side by side), then wait for each;
+    one still running after ``timeout`` seconds is killed."""
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def start_server(
     target: str, work: Path, cache_dir: Path, profile: Path | None, database_url: str, port: int = 0, worker: int = 0,
     env: dict[str, str] | None = None,
@@ -263,13 +287,7 @@ def start_server(
     # sessions, so a server in the load generator's session would share one session's slice with
     # it; on its own it competes as a separately started service does.
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while not port_file.exists() or not port_file.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"the {target} server did not start")
-        time.sleep(0.1)
-    return proc, int(port_file.read_text())
+    return proc, wait_for_port(proc, port_file, target, timeout=180)
 
 
 def start_qibot_serve(work: Path, cache_dir: Path, database_url: str, workers: int
@@ -475,13 +493,7 @@ def main() -> int:
                     if n >= count - concurrency:
                         print(f"note: {target} at {concurrency} used all {count} prepared requests", file=sys.stderr)
             finally:
-                for proc in procs:
-                    proc.send_signal(signal.SIGTERM)
-                for proc in procs:
-                    try:
-                        proc.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
+                stop_servers(procs)
 
     print(f"POST /wechat, safe mode, loopback, {args.seconds:.0f} s per run after {args.warmup:.0f} s warm-up, "
           f"{os.cpu_count()} CPUs, load average before/after {load_before:.1f}/{os.getloadavg()[0]:.1f}")
